@@ -1,0 +1,35 @@
+"""The experiments that test each claim, one module per theory topic.
+
+Importing a check module attaches ``check_fn`` to the claims of the matching
+``theory`` module.  :func:`load_claims` imports them all and returns the registry.
+"""
+from __future__ import annotations
+
+import importlib
+
+from theory.claims import REGISTRY
+
+__all__ = ["load_claims", "CHECK_MODULES"]
+
+#: (theory module with the claims, empirics module with their checks)
+CHECK_MODULES = (
+    ("theory.norm_growth", "empirics.checks.norm_growth"),
+)
+
+
+def load_claims() -> dict:
+    """Import every theory claim module and its checks; returns :data:`theory.claims.REGISTRY`."""
+    for theory_mod, check_mod in CHECK_MODULES:
+        importlib.import_module(theory_mod)
+        importlib.import_module(check_mod)
+    return REGISTRY
+
+
+def attach(claim_id: str):
+    """Decorator: make the function the ``check_fn`` of ``claim_id``."""
+
+    def deco(fn):
+        REGISTRY[claim_id].check_fn = fn
+        return fn
+
+    return deco

@@ -1,0 +1,145 @@
+"""Running claims and reporting them: the verify table, JSON and Markdown (DESIGN.md contracts)."""
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import sympy as sp
+import torch
+
+from theory.claims import Claim, finite
+
+__all__ = ["ClaimRow", "run_claim", "build_report", "to_markdown", "render_table", "version"]
+
+
+def version() -> str:
+    try:
+        from importlib.metadata import version as _v
+
+        return _v("momentumlab")
+    except Exception:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class ClaimRow:
+    """One line of the verify report (the JSON ``claims`` entry)."""
+
+    id: str
+    title: str
+    source: str
+    symbolic: str = "none"
+    expression: str | None = None
+    status: str = "error"
+    predicted: float | None = None
+    measured: float | None = None
+    error: float | None = None
+    tolerance: float | None = None
+    details: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def run_claim(claim: Claim, device, seed: int, quick: bool) -> ClaimRow:
+    """Derive, then check; an exception becomes status ``error`` with its message in details."""
+    row = ClaimRow(claim.id, claim.title, claim.source)
+    start = time.perf_counter()
+    try:
+        derivation = claim.derive()
+        row.symbolic = derivation.status
+        if derivation.expression is not None:
+            row.expression = sp.sstr(derivation.expression)
+        result = claim.check(device=device, seed=seed, quick=quick)
+        row.predicted, row.measured = finite(result.predicted), finite(result.measured)
+        row.error, row.tolerance = finite(result.error), finite(result.tolerance)
+        row.details = _json_safe(result.details)
+        row.status = "pass" if result.passed else "fail"
+    except Exception as exc:  # a claim that crashes is reported, not hidden
+        row.status = "error"
+        row.details = {"exception": f"{type(exc).__name__}: {exc}",
+                       "traceback": traceback.format_exc(limit=6)}
+    row.seconds = round(time.perf_counter() - start, 3)
+    return row
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    try:
+        return finite(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+
+
+def build_report(rows: list[ClaimRow], device, seed: int, quick: bool) -> dict:
+    """The verify JSON report, exactly the DESIGN.md contract."""
+    return {
+        "momentumlab": version(),
+        "device": str(device),
+        "seed": seed,
+        "quick": quick,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "sympy": sp.__version__},
+        "claims": [r.as_json() for r in rows],
+    }
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+COLUMNS = ("id", "symbolic", "predicted", "measured", "error", "tolerance", "verdict", "seconds")
+
+
+def _cells(r: ClaimRow) -> list[str]:
+    return [r.id, r.symbolic, _fmt(r.predicted), _fmt(r.measured), _fmt(r.error),
+            _fmt(r.tolerance), r.status.upper(), f"{r.seconds:.1f}"]
+
+
+def to_markdown(report: dict) -> str:
+    rows = [ClaimRow(**c) for c in report["claims"]]
+    lines = [f"# momentumlab verify ({report['momentumlab']})", "",
+             f"device `{report['device']}`, seed {report['seed']}, quick {report['quick']}, "
+             f"torch {report['versions']['torch']}, sympy {report['versions']['sympy']}", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    failing = [r for r in rows if r.status != "pass"]
+    if failing:
+        lines += ["", "## Not passing", ""]
+        lines += [f"- `{r.id}`: {r.status} -- {r.details.get('exception') or r.details.get('summary', '')}"
+                  for r in failing]
+    return "\n".join(lines) + "\n"
+
+
+def render_table(rows: list[ClaimRow], console) -> None:
+    """Print the verify table with rich."""
+    from rich.table import Table
+
+    table = Table(title="momentumlab verify", show_lines=False)
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("id", "symbolic", "verdict") else "right",
+                         no_wrap=col == "id")
+    style = {"pass": "green", "fail": "red", "error": "magenta"}
+    for r in rows:
+        cells = _cells(r)
+        cells[6] = f"[{style[r.status]}]{cells[6]}[/]"
+        table.add_row(*cells)
+    console.print(table)
+    for r in rows:
+        if r.status != "pass":
+            msg = r.details.get("exception") or r.details.get("summary", "")
+            console.print(f"[{style[r.status]}]{r.id}: {r.status}[/] {msg}", highlight=False)
