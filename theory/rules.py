@@ -28,6 +28,7 @@ __all__ = [
     "get_rule",
     "radial_projection",
     "adamp_projection",
+    "projection_masks",
     "gd",
     "heavy_ball",
     "sgdp",
@@ -147,17 +148,27 @@ def adamp_projection(w, g, update, delta, wd_ratio, eps, ops: Ops):
 
     Returns ``(update', wd_factor)``.
     """
-    out, factor, done = update, 1.0, False
-    for view in (ops.rows, ops.flat):
-        wv, gv, uv = view(w), view(g), view(update)
-        row_len = wv.shape[-1]
-        passed = ops.amax_rows(_abs_cosine_rows(gv, wv, ops, eps)) < delta / row_len**0.5
-        take = passed if done is False else passed & ~done
-        projected = ops.unview(radial_projection(wv, uv, ops, eps), update)
+    out, factor = update, 1.0
+    for view, take in zip((ops.rows, ops.flat), projection_masks(w, g, delta, eps, ops)):
+        projected = ops.unview(radial_projection(view(w), view(update), ops, eps), update)
         out = ops.where(take, projected, out)
         factor = ops.where(take, wd_ratio, factor)
-        done = take if done is False else done | take
     return out, factor
+
+
+def projection_masks(w, g, delta, eps, ops: Ops):
+    """``(channel, layer)``: which view AdamP's cosine test selects (at most one is true).
+
+    ``channel`` when every row of the channel view has ``|cos(g, w)| <
+    delta/sqrt(row length)``; ``layer`` when the channel test fails and the
+    whole tensor passes it.
+    """
+    masks = []
+    for view in (ops.rows, ops.flat):
+        wv, gv = view(w), view(g)
+        masks.append(ops.amax_rows(_abs_cosine_rows(gv, wv, ops, eps)) < delta / wv.shape[-1] ** 0.5)
+    channel, layer = masks
+    return channel, layer & ~channel
 
 
 def _should_project(w, h, ops: Ops) -> bool:
