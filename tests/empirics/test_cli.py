@@ -1,0 +1,85 @@
+"""`momentumlab verify | list | explain`: the command-line contract of DESIGN.md."""
+import json
+
+import pytest
+
+from empirics.checks import load_claims
+from empirics.cli import main
+from theory.claims import REGISTRY, CheckResult, Claim, Derivation, register
+
+load_claims()
+KEYS = {"id", "title", "source", "symbolic", "expression", "status", "predicted", "measured",
+        "error", "tolerance", "details", "seconds"}
+
+
+def test_verify_json_and_markdown(tmp_path, capsys):
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    code = main(["verify", "--quick", "--only", "adamp.corollary", "--device", "cpu",
+                 "--json", str(out), "--markdown", str(md)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"momentumlab", "device", "seed", "quick", "versions", "claims"}
+    assert report["device"] == "cpu" and report["quick"] is True and report["seed"] == 0
+    assert set(report["versions"]) == {"python", "torch", "sympy"}
+    (row,) = report["claims"]
+    assert set(row) == KEYS
+    assert row["id"] == "adamp.corollary2.3" and row["symbolic"] == "proved"
+    assert row["status"] == "pass" and row["expression"] == "(beta + 1)/(1 - beta)"
+    assert "adamp.corollary2.3" in md.read_text()
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_unknown_claim_exits_2_with_nearest(capsys):
+    assert main(["verify", "--only", "adamp.lema2"]) == 2
+    assert "adamp.lemma2" in capsys.readouterr().err
+    assert main(["explain", "adamp.corolary2.3"]) == 2
+    assert "adamp.corollary2.3" in capsys.readouterr().err
+
+
+def test_bad_device_exits_2(capsys):
+    assert main(["verify", "--only", "adamp.lemmaA", "--device", "tpu"]) == 2
+
+
+def test_argparse_errors_exit_2():
+    with pytest.raises(SystemExit) as err:
+        main(["verify", "--seed", "notanint"])
+    assert err.value.code == 2
+
+
+@pytest.fixture
+def failing_claim():
+    claim = register(Claim("zz_test.failing", "always fails", "test", "0 = 1", (),
+                           lambda: Derivation.from_steps(None, []),
+                           check_fn=lambda **kw: CheckResult(0.0, 1.0, 1.0, 1e-10, False,
+                                                             {"summary": "by construction"})))
+    yield claim
+    REGISTRY.pop(claim.id)
+
+
+def test_failing_claim_exits_1_and_is_reported(failing_claim, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["verify", "--only", "zz_test", "--json", str(out)]) == 1
+    (row,) = json.loads(out.read_text())["claims"]
+    assert row["status"] == "fail" and row["symbolic"] == "derived"
+
+
+def test_crashing_check_is_an_error_row(tmp_path):
+    claim = register(Claim("zz_test.crash", "crashes", "test", "-", (),
+                           lambda: Derivation.from_steps(None, []),
+                           check_fn=lambda **kw: 1 / 0))
+    try:
+        out = tmp_path / "r.json"
+        assert main(["verify", "--only", "zz_test.crash", "--json", str(out)]) == 1
+        (row,) = json.loads(out.read_text())["claims"]
+        assert row["status"] == "error" and "ZeroDivisionError" in row["details"]["exception"]
+    finally:
+        REGISTRY.pop(claim.id)
+
+
+def test_list_and_explain(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "adamp.lemma2.2" in out and "adamp.proposition3.1" in out
+    assert main(["explain", "adamp.proposition3.1"]) == 0
+    out = capsys.readouterr().out
+    assert "statement" in out and "derivation (proved)" in out and "Proposition 3.1" in out
