@@ -37,6 +37,10 @@ def torch_ops(batch_dims: int = 0) -> Ops:
     def where(c, a, b):
         if not torch.is_tensor(c):
             return a if c else b
+        if not torch.is_tensor(a) and not torch.is_tensor(b):
+            # python scalars: keep float64 (torch.where would make them float32); a 0-d
+            # float64 tensor does not promote the dimensioned tensors it later multiplies
+            a = torch.tensor(a, dtype=torch.float64, device=c.device)
         return torch.where(c, a, b)
 
     def _as_tensor(x, like):

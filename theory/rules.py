@@ -34,6 +34,16 @@ __all__ = [
     "sgdp",
     "adam",
     "adamp",
+    "ema_momentum",
+    "rmsprop",
+    "nadam",
+    "step_many",
+    "vradam",
+    "vradam_penalty",
+    "tam",
+    "tam_alignment",
+    "adatam",
+    "adatam_alignment",
 ]
 
 State = dict
@@ -45,6 +55,10 @@ class Rule:
 
     ``defaults`` lists every hyperparameter the rule reads, with its default;
     ``source`` names the paper, section and equation it implements.
+    ``coupling`` is set for rules whose step reads a statistic shared by several
+    tensors (VRAdam's global norm, TAM's global cosine): it maps one tensor to
+    its additive contributions, and :func:`step_many` passes their sums over
+    the sharing scope to ``step`` as ``hyper["coupled"]``.
     """
 
     name: str
@@ -52,6 +66,7 @@ class Rule:
     step: Callable[[Any, Any, State, Mapping[str, Any], Ops], tuple[Any, State]]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    coupling: Callable[[Any, Any, State, Mapping[str, Any], Ops], tuple] | None = None
 
     def hyper(self, **overrides) -> dict:
         """Defaults merged with ``overrides``; unknown names raise ``TypeError``."""
@@ -75,6 +90,33 @@ class Rule:
             w, state = self.step(w, grad_fn(w), state, h, ops)
             iterates.append(w)
         return iterates
+
+
+def step_many(rule: Rule, ws, gs, states, hypers, ops: Ops, scopes=None):
+    """One step of ``rule`` on several tensors; returns ``(ws', states')``.
+
+    ``hypers[i]`` are tensor ``i``'s hyperparameters (its parameter group) and
+    ``scopes[i]`` names the scope it shares statistics with (equal names share;
+    ``None``: every tensor alone).  For a rule with ``coupling`` the terms
+    ``rule.coupling(w_i, g_i, state_i, hyper_i)`` are summed over each scope and
+    every tensor of the scope steps with ``hyper["coupled"] =`` those sums: e.g.
+    VRAdam with ``norm_scope="global"`` gates every tensor with the squared norm
+    of the first moment of all parameters, ``"group"`` per parameter group.
+    Summing first makes a global statistic one definition with three uses: a
+    single tensor (the quadratic model) is its own scope, a sweep batches it,
+    and the optimizer classes reduce it once over their parameters.
+    """
+    scopes = list(range(len(ws))) if scopes is None else list(scopes)
+    if rule.coupling is None:
+        out = [rule.step(w, g, s, h, ops) for w, g, s, h in zip(ws, gs, states, hypers)]
+        return [w for w, _ in out], [s for _, s in out]
+    sums: dict = {}
+    for w, g, s, h, key in zip(ws, gs, states, hypers, scopes):
+        terms = rule.coupling(w, g, s, h, ops)
+        sums[key] = terms if key not in sums else tuple(a + b for a, b in zip(sums[key], terms))
+    out = [rule.step(w, g, s, {**h, "coupled": sums[key]}, ops)
+           for w, g, s, h, key in zip(ws, gs, states, hypers, scopes)]
+    return [w for w, _ in out], [s for _, s in out]
 
 
 def _signed(g, h):
@@ -194,13 +236,18 @@ def sgdp(w, g, state, h, ops):
     ``Pi_w`` of Proposition 3.1); decoupled decay
     ``w <- w (1 - lr*wd*r/(1 - momentum))`` with ``r = wd_ratio`` if projected,
     as in the authors' code; then ``w <- w - lr*d``.  1-D tensors are never
-    projected unless ``project=True``.
+    projected unless ``project=True``.  Without ``nesterov`` the authors' code
+    projects ``d``, which *is* the buffer, in place, so the stored momentum is
+    ``Pi(buf)`` (``project_buffer=True``); Algorithm 1 of the paper keeps the
+    unprojected ``p_t`` (``project_buffer=False``).
     """
     g = _signed(g, h)
     beta = h["momentum"]
     buf = beta * state["momentum_buffer"] + (1 - h["dampening"]) * g
     d = g + beta * buf if h["nesterov"] else buf
     d, factor = _projected_update(w, g, d, h, ops)
+    if h.get("project_buffer", True) and not h["nesterov"]:
+        buf = d
     if h["weight_decay"]:
         w = w * (1 - h["lr"] * h["weight_decay"] * factor / (1 - beta))
     return w - h["lr"] * d, {"momentum_buffer": buf}
@@ -261,6 +308,201 @@ def adamp(w, g, state, h, ops):
     return w, {"step": t, "exp_avg": m, "exp_avg_sq": v}
 
 
+# ------------------------------------------- EMA momentum, RMSprop, NAdam
+def ema_momentum(w, g, state, h, ops):
+    """EMA ("normalised") heavy ball: ``m = beta m + (1-beta) g``; ``w <- w - lr m``.
+
+    Adam's first moment without the preconditioner; the momentum ablation
+    ("VRMomentum" with gate 1) of the VRAdam paper (Vaidhyanathan et al. 2025,
+    Sec. 4.1) and the "normalised heavy ball" of Cohen et al. 2022 (Sec. 3).
+    """
+    g = _signed(g, h)
+    beta = h["momentum"]
+    m = beta * state["momentum_buffer"] + (1 - beta) * g
+    return w - h["lr"] * m, {"momentum_buffer": m}
+
+
+def _rmsprop_init(w, ops):
+    return {"step": 0, "square_avg": ops.zeros_like(w), "momentum_buffer": ops.zeros_like(w)}
+
+
+def rmsprop(w, g, state, h, ops):
+    """torch.optim.RMSprop (centered=False; Tieleman & Hinton 2012, lecture 6.5):
+
+    ``g <- g + wd w``; ``v = alpha v + (1-alpha) g^2``; ``b = momentum b + g/(sqrt(v) + eps)``;
+    ``w <- w - lr b``.  With ``momentum = 0`` this is torch's
+    ``w <- w - lr g/(sqrt(v) + eps)`` (the buffer is then just the current step).
+    """
+    g = _signed(g, h)
+    if h["weight_decay"]:
+        g = g + h["weight_decay"] * w
+    v = h["alpha"] * state["square_avg"] + (1 - h["alpha"]) * g * g
+    buf = h["momentum"] * state["momentum_buffer"] + g / (ops.sqrt(v) + h["eps"])
+    return w - h["lr"] * buf, {"step": state["step"] + 1, "square_avg": v, "momentum_buffer": buf}
+
+
+def _nadam_init(w, ops):
+    return {"step": 0, "mu_product": 1.0, "exp_avg": ops.zeros_like(w),
+            "exp_avg_sq": ops.zeros_like(w)}
+
+
+def nadam(w, g, state, h, ops):
+    """torch.optim.NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam", Alg. 2).
+
+    ``mu_t = b1 (1 - 0.5 * 0.96^(t psi))`` with ``psi = momentum_decay``;
+    ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2``; ``denom = sqrt(v/bc2) + eps``;
+    ``w <- w - lr [(1-mu_t)/(1-prod_{i<=t} mu_i) g + mu_{t+1}/(1-prod_{i<=t+1} mu_i) m] / denom``.
+    ``decoupled_weight_decay`` is NAdamW's ``w <- w (1 - lr wd)``.
+    """
+    g = _signed(g, h)
+    b1, b2 = h["betas"]
+    t = state["step"] + 1
+    wd = h["weight_decay"]
+    if wd and h["decoupled_weight_decay"]:
+        w = w * (1 - h["lr"] * wd)
+    elif wd:
+        g = g + wd * w
+    psi = h["momentum_decay"]
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+    mu_product = state["mu_product"] * mu
+    m = b1 * state["exp_avg"] + (1 - b1) * g
+    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    denom = ops.sqrt(v / (1 - b2**t)) + h["eps"]
+    w = w - h["lr"] * (1 - mu) / (1 - mu_product) * g / denom
+    w = w - h["lr"] * mu_next / (1 - mu_product * mu_next) * m / denom
+    return w, {"step": t, "mu_product": mu_product, "exp_avg": m, "exp_avg_sq": v}
+
+
+# ----------------------------------------------------------------------- VRAdam
+def _power_sum(x, p, ops: Ops):
+    """``sum_i |x_i|^p`` (``||x||^2`` for ``p = 2``)."""
+    if p == 2:
+        return ops.inner(x, x)
+    y = ops.abs(x) ** (p / 2)
+    return ops.inner(y, y)
+
+
+def vradam_penalty(w, g, state, h, ops):
+    """VRAdam's kinetic term of one tensor, ``(sum_i |x_i|^p,)`` (the coupling of :func:`vradam`).
+
+    ``x = m_t = b1 m_{t-1} + (1-b1) g_t``, the first moment after this step's
+    update and before bias correction (``gate="velocity"``, the paper and the
+    authors' ``vradam.py``), or ``x = g_t`` (``gate="gradient"``, the
+    ``normgrad=True`` of their earlier ``VRADAM.py``); ``p = power`` (2 in the paper).
+    """
+    g = _signed(g, h)
+    x = _adam_moments(g, state, h)[1] if h["gate"] == "velocity" else g
+    return (_power_sum(x, h["power"], ops),)
+
+
+def vradam(w, g, state, h, ops):
+    """VRAdam (Vaidhyanathan et al. 2025, arXiv 2505.13196, Algorithm 1; authors' ``vradam.py``).
+
+    ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2``;
+    ``eta_t = lr / (1 + min(beta3 N_t, alpha1))`` with ``N_t = ||m_t||^2``
+    (``sum |x|^p`` of :func:`vradam_penalty`) over the norm's scope;
+    ``w <- w (1 - eta_t wd) - (eta_t/bc1) m / (sqrt(v)/sqrt(bc2) + eps)``.
+    The paper takes ``N_t`` over all parameters: pass the scope's sum as
+    ``hyper["coupled"]`` (:func:`step_many` does); ``None`` uses this tensor
+    alone, which is the global norm when there is a single tensor.
+    The state also records ``eta`` and ``norm_sq`` (``N_t``) of the step.
+    """
+    coupled = h.get("coupled")
+    (n,) = vradam_penalty(w, g, state, h, ops) if coupled is None else coupled
+    g = _signed(g, h)
+    t, m, v = _adam_moments(g, state, h)
+    b1, b2 = h["betas"]
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    eta = h["lr"] / (1 + ops.minimum(h["beta3"] * n, h["alpha1"]))
+    if h["weight_decay"]:
+        w = w * (1 - eta * h["weight_decay"])
+    w = w - (eta / bc1) * m / (ops.sqrt(v) / bc2**0.5 + h["eps"])
+    return w, {"step": t, "exp_avg": m, "exp_avg_sq": v, "eta": eta, "norm_sq": n}
+
+
+def _vradam_init(w, ops):
+    return {**_adam_init(w, ops), "eta": None, "norm_sq": None}
+
+
+# ------------------------------------------------------------------- TAM, AdaTAM
+#: floor of ``||m|| ||g||`` in TAM's cosine: the cosine is 0 when ``m = 0`` (first step).
+TAM_COS_FLOOR = 1e-30
+
+
+def _alignment_terms(m, g, h, ops):
+    g = _signed(g, h)
+    return (ops.inner(m, g), ops.inner(m, m), ops.inner(g, g))
+
+
+def tam_alignment(w, g, state, h, ops):
+    """``(m_{t-1}.g_t, ||m_{t-1}||^2, ||g_t||^2)`` of one tensor (the coupling of :func:`tam`)."""
+    return _alignment_terms(state["momentum_buffer"], g, h, ops)
+
+
+def adatam_alignment(w, g, state, h, ops):
+    """:func:`tam_alignment` with AdaTAM's first moment ``exp_avg``."""
+    return _alignment_terms(state["exp_avg"], g, h, ops)
+
+
+def _tam_damping(terms, state, h, ops):
+    """``s_t = cos(m_{t-1}, g_t)``; ``s_hat = decay s_hat + (1-decay) s_t``; ``d = (1 + s_hat)/2``."""
+    dot, mm, gg = terms
+    s = dot / ops.maximum(ops.sqrt(mm) * ops.sqrt(gg), TAM_COS_FLOOR)
+    s_hat = h["decay"] * state["s_hat"] + (1 - h["decay"]) * s
+    return s_hat, (1 + s_hat) / 2
+
+
+def tam(w, g, state, h, ops):
+    """TAM, torque-aware momentum (Malviya et al. 2024, arXiv 2412.18790, Sec. 3).
+
+    ``s_t = cos(m_{t-1}, g_t)`` (0 while ``m = 0``); ``s_hat_t = gamma s_hat + (1-gamma) s_t``
+    (``gamma = decay``); ``d_t = (1 + s_hat_t)/2``; ``m_t = beta m + (eps + d_t) g_t``;
+    ``w <- w (1 - lr wd) - lr m_t`` (decoupled decay).  ``m_0 = 0``, ``s_hat_0 = 0``.
+    The cosine is over one tensor, or over a scope given as ``hyper["coupled"] =``
+    the summed :func:`tam_alignment` terms (``cosine_scope="global"``).
+    """
+    coupled = h.get("coupled")
+    terms = tam_alignment(w, g, state, h, ops) if coupled is None else coupled
+    s_hat, d = _tam_damping(terms, state, h, ops)
+    g = _signed(g, h)
+    m = h["momentum"] * state["momentum_buffer"] + (h["eps"] + d) * g
+    if h["weight_decay"]:
+        w = w * (1 - h["lr"] * h["weight_decay"])
+    return w - h["lr"] * m, {"momentum_buffer": m, "s_hat": s_hat}
+
+
+def adatam(w, g, state, h, ops):
+    """AdaTAM (Malviya et al. 2024, arXiv 2412.18790, Sec. 3): TAM's damped momentum with Adam's
+    second moment.
+
+    ``m_t = b1 m + (eps + d_t) g_t`` (no ``(1-b1)``: the paper's form); ``v_t = b2 v + (1-b2) g^2``;
+    ``w <- w (1 - lr wd) - lr m_t / (sqrt(v_hat_t) + eps)`` with ``v_hat = v`` or, for
+    ``bias_correction=True``, ``v/(1 - b2^t)``.  ``m_0 = v_0 = 0``, ``s_hat_0 = 0``.
+    """
+    coupled = h.get("coupled")
+    terms = adatam_alignment(w, g, state, h, ops) if coupled is None else coupled
+    s_hat, d = _tam_damping(terms, state, h, ops)
+    g = _signed(g, h)
+    b1, b2 = h["betas"]
+    t = state["step"] + 1
+    m = b1 * state["exp_avg"] + (h["eps"] + d) * g
+    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    root = ops.sqrt(v) / (1 - b2**t) ** 0.5 if h["bias_correction"] else ops.sqrt(v)
+    if h["weight_decay"]:
+        w = w * (1 - h["lr"] * h["weight_decay"])
+    w = w - h["lr"] * m / (root + h["eps"])
+    return w, {"step": t, "exp_avg": m, "exp_avg_sq": v, "s_hat": s_hat}
+
+
+def _tam_init(w, ops):
+    return {"momentum_buffer": ops.zeros_like(w), "s_hat": 0.0}
+
+
+def _adatam_init(w, ops):
+    return {**_adam_init(w, ops), "s_hat": 0.0}
+
+
 _PROJ = {"delta": 0.1, "wd_ratio": 0.1, "project": None}
 
 RULES: dict[str, Rule] = {}
@@ -283,7 +525,8 @@ _register(Rule("nesterov", _momentum_init, heavy_ball,
                "torch.optim.SGD(momentum, nesterov=True)"))
 _register(Rule("sgdp", _momentum_init, sgdp,
                {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": False,
-                "weight_decay": 0.0, "eps": 1e-8, "maximize": False, **_PROJ},
+                "weight_decay": 0.0, "eps": 1e-8, "maximize": False, "project_buffer": True,
+                **_PROJ},
                "AdamP paper, Algorithm 1 (SGDP) and Sec. 3.1; clovaai/AdamP sgdp.py v0.3.0"))
 _register(Rule("adam", _adam_init, adam,
                {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
@@ -297,6 +540,78 @@ _register(Rule("adamp", _adam_init, adamp,
                {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
                 "nesterov": False, "maximize": False, **_PROJ},
                "AdamP paper, Algorithm 2 and Sec. 3.1; clovaai/AdamP adamp.py v0.3.0"))
+
+
+_register(Rule("ema_momentum", _momentum_init, ema_momentum,
+               {"lr": 0.1, "momentum": 0.9, "maximize": False},
+               "EMA heavy ball (Adam's first moment, no preconditioner); VRAdam paper Sec. 4.1, "
+               "Cohen et al. 2022 Sec. 3"))
+_register(Rule("rmsprop", _rmsprop_init, rmsprop,
+               {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
+                "maximize": False},
+               "Tieleman & Hinton 2012; torch.optim.RMSprop (centered=False)"))
+_register(Rule("nadam", _nadam_init, nadam,
+               {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                "momentum_decay": 4e-3, "decoupled_weight_decay": False, "maximize": False},
+               "Dozat 2016, Algorithm 2; torch.optim.NAdam"))
+
+
+_register(Rule("vradam", _vradam_init, vradam,
+               {"lr": 1e-3, "betas": (0.9, 0.999), "beta3": 1.0, "alpha1": 10.0, "eps": 1e-8,
+                "weight_decay": 0.0, "power": 2, "gate": "velocity", "maximize": False,
+                "coupled": None},
+               "VRAdam paper (arXiv 2505.13196), Algorithm 1; pranavjv/vradam vradam.py",
+               coupling=vradam_penalty))
+_register(Rule("tam", _tam_init, tam,
+               {"lr": 1e-3, "momentum": 0.9, "decay": 0.9, "eps": 1e-8, "weight_decay": 0.0,
+                "maximize": False, "coupled": None},
+               "TAM paper (arXiv 2412.18790), Sec. 3, TAM update",
+               coupling=tam_alignment))
+_register(Rule("adatam", _adatam_init, adatam,
+               {"lr": 1e-3, "betas": (0.9, 0.999), "decay": 0.9, "eps": 1e-8, "weight_decay": 0.0,
+                "bias_correction": False, "maximize": False, "coupled": None},
+               "TAM paper (arXiv 2412.18790), Sec. 3, AdaTAM",
+               coupling=adatam_alignment))
+
+
+# ------------------------------------------------- Défossez et al.'s Adam (+ VRAdam gate)
+def _defossez_init(w, ops):
+    return {"step": 0, "omega_sq": 0, "exp_avg": ops.zeros_like(w),
+            "exp_avg_sq": ops.zeros_like(w), "gate": 1}
+
+
+def defossez_adam(w, g, state, h, ops):
+    """Adam as analysed by Défossez, Bottou, Bach & Usunier (TMLR 2022, arXiv 2003.02395, Sec. 2).
+
+    ``m_n = b1 m_{n-1} + g_n``, ``v_n = b2 v_{n-1} + g_n^2`` (no ``1-b`` factors, no bias
+    correction of the first moment); ``Omega_n^2 = b2 Omega_{n-1}^2 + 1 = sum_{j<n} b2^j``;
+    ``alpha_n = lr (1-b1) Omega_n = lr (1-b1) sqrt((1-b2^n)/(1-b2))``;
+    ``w <- w - alpha_n gamma_n m_n / sqrt(eps + v_n)`` (``eps`` inside the root, as in the paper).
+    ``gamma_n = 1/(1 + min(beta3 ||(1-b1) m_n||^2, alpha1))`` is VRAdam's gate (Vaidhyanathan et
+    al. 2025, Alg. 1 l.7) on the un-bias-corrected velocity ``(1-b1) m_n`` after this step's
+    update, the norm over the whole tensor (batch axes excluded); ``beta3 = 0`` gives plain
+    Défossez Adam.  ``b2 = 1`` is their Adagrad.  The state records the gate.
+    """
+    g = _signed(g, h)
+    b1, b2 = h["betas"]
+    m = b1 * state["exp_avg"] + g
+    v = b2 * state["exp_avg_sq"] + g * g
+    omega_sq = b2 * state["omega_sq"] + 1
+    omega = omega_sq**0.5 if isinstance(omega_sq, (int, float)) else ops.sqrt(omega_sq)
+    gate = 1
+    if not (isinstance(h["beta3"], (int, float)) and h["beta3"] == 0):
+        vel = (1 - b1) * m
+        gate = 1 / (1 + ops.minimum(h["beta3"] * ops.inner(vel, vel), h["alpha1"]))
+    w = w - h["lr"] * (1 - b1) * omega * gate * m / ops.sqrt(h["eps"] + v)
+    return w, {"step": state["step"] + 1, "omega_sq": omega_sq, "exp_avg": m, "exp_avg_sq": v,
+               "gate": gate}
+
+
+_register(Rule("defossez_adam", _defossez_init, defossez_adam,
+               {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "beta3": 0.0, "alpha1": 0.0,
+                "maximize": False},
+               "Défossez et al., TMLR 2022 (arXiv 2003.02395), Sec. 2 (Adam, alpha_n schedule); "
+               "beta3 > 0: VRAdam's gate (arXiv 2505.13196, Alg. 1 l.7)"))
 
 
 def get_rule(name: str) -> Rule:

@@ -47,7 +47,9 @@ OPTIMIZERS = {
     "sgd": ("gd", {}),
     "momentum 0.9": ("heavy_ball", {"momentum": 0.9}),
     "momentum 0.99": ("heavy_ball", {"momentum": 0.99}),
-    "sgdp": ("sgdp", {"momentum": 0.9, "eps": 0.0}),
+    # the paper's Algorithm 1: the stored momentum is the unprojected p_t (the authors' code
+    # stores Pi(p_t) instead, ``project_buffer=True``), and eps = 0 in w_hat = w/(||w|| + eps)
+    "sgdp": ("sgdp", {"momentum": 0.9, "eps": 0.0, "project_buffer": False}),
 }
 
 

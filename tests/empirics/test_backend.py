@@ -26,3 +26,11 @@ def test_batched_inner_reduces_parameter_axes_only():
     x = torch.arange(12.0).reshape(2, 3, 2)
     assert ops.inner(x, x).shape == (2, 1, 1)
     assert torch.allclose(ops.inner(x, x).flatten(), (x * x).sum(dim=(1, 2)))
+
+
+def test_where_on_python_scalars_keeps_float64():
+    ops = torch_ops()
+    out = ops.where(torch.tensor(True), 0.1, 1.0)
+    assert out.dtype == torch.float64 and out.item() == 0.1
+    w = torch.ones(3, dtype=torch.float32)
+    assert (w * out).dtype == torch.float32

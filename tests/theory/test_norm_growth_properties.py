@@ -78,7 +78,7 @@ def test_proposition31_sgdp(problem, beta, lr, n):
     rng = np.random.default_rng(problem[0])
     grad, w0 = random_scale_invariant(rng, problem[1]), rng.normal(size=problem[1])
     norms, bufs, ws = run("sgdp", w0, grad, n, lr=lr, momentum=beta, delta=None, eps=0.0,
-                          project=True)
+                          project=True, project_buffer=False)  # Algorithm 1: p_t unprojected
     for t in range(n):
         w, p, w_next = ws[t], bufs[t], ws[t + 1]
         proj = radial_projection(w, p, NUMPY)

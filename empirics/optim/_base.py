@@ -1,0 +1,246 @@
+"""Plumbing shared by momentumlab's optimizers: validation, buckets, the non-finite policy.
+
+A step runs in two phases so that a bad gradient loses nothing:
+
+1. ``_prepare`` reads gradients and state (never writes them) and computes what
+   the update needs beyond the current tensor -- VRAdam's norm, TAM's cosine,
+   AdamP's cosine test -- and one finiteness witness per tensor;
+2. after one host synchronisation per step (none with ``nonfinite="ignore"``)
+   ``_apply`` updates parameters and state.
+
+Tensors are processed in *buckets*: with ``foreach`` one bucket per parameter
+group, device and dtype driven by ``torch._foreach_*`` kernels; without it one
+bucket per tensor through the same code, so both paths share every formula.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import torch
+from torch.optim import Optimizer
+
+__all__ = ["MomentumlabOptimizer", "NonFiniteGradientError", "NONFINITE_POLICIES"]
+
+NONFINITE_POLICIES = ("raise", "skip", "ignore")
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """A gradient held NaN or inf; the step was refused and nothing was modified."""
+
+
+def _interval(lo, hi, lo_open, hi_open) -> str:
+    hi_s = "inf" if hi == math.inf else repr(hi)
+    return f"{'(' if lo_open else '['}{lo!r}, {hi_s}{')' if hi_open else ']'}"
+
+
+def check_real(owner: str, name: str, value, lo=0.0, hi=math.inf, *, lo_open=False,
+               hi_open=None) -> float:
+    """``value`` as a float when it is a real number in the interval, else a ``ValueError``
+    naming ``owner``, ``name`` and the allowed range.  An infinite upper bound is open
+    unless ``hi_open=False`` is given."""
+    if hi_open is None:
+        hi_open = hi == math.inf
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise ValueError(f"{owner}: {name} must be a real number in "
+                         f"{_interval(lo, hi, lo_open, hi_open)}, got {value!r}")
+    return float(value)
+
+
+def check_betas(owner: str, betas, names=("betas[0]", "betas[1]")) -> tuple[float, float]:
+    """Two coefficients in ``[0, 1)``."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{owner}: betas must be a pair (beta1, beta2) in [0, 1), got {betas!r}")
+    return tuple(check_real(owner, n, b, 0.0, 1.0, hi_open=True) for n, b in zip(names, betas))
+
+
+def check_choice(owner: str, name: str, value, choices):
+    if value not in choices:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, choices))}, "
+                         f"got {value!r}")
+    return value
+
+
+def check_flag(owner: str, name: str, value, allow_none=False):
+    if not (isinstance(value, bool) or (allow_none and value is None)):
+        raise ValueError(f"{owner}: {name} must be {'True, False or None' if allow_none else 'True or False'}, "
+                         f"got {value!r}")
+    return value
+
+
+@dataclass
+class Bucket:
+    """Tensors of one parameter group (and device, dtype) updated together."""
+
+    group: dict
+    group_index: int
+    params: list
+    grads: list
+    states: list
+    positions: list  # index of each tensor in its group's "params"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def device(self):
+        return self.params[0].device
+
+    @property
+    def dtype(self):
+        return self.params[0].dtype
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Dtype of the scalar statistics (norms, cosines, rates): float64 for float64, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def adam_moments_(ms, vs, gs, betas, maximize: bool) -> None:
+    """In place, over tensor lists: ``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``.
+
+    Adam's moments (Kingma & Ba 2015, Alg. 1) with ``g`` negated when ``maximize``
+    (the square is unchanged); shared by the eager paths of VRAdam and AdamP.
+    """
+    beta1, beta2 = betas
+    if maximize:
+        torch._foreach_mul_(ms, beta1)
+        torch._foreach_add_(ms, gs, alpha=-(1 - beta1))
+    else:
+        torch._foreach_lerp_(ms, gs, 1 - beta1)
+    torch._foreach_mul_(vs, beta2)
+    torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+
+
+class MomentumlabOptimizer(Optimizer):
+    """Base class: subclasses define ``_validate_group``, ``_init_state``, ``_prepare``, ``_apply``."""
+
+    def __init__(self, params, defaults: dict, nonfinite: str = "raise"):
+        self.nonfinite = check_choice(type(self).__name__, "nonfinite", nonfinite, NONFINITE_POLICIES)
+        self.skipped_steps = 0
+        self._buffers: dict = {}
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("_buffers", {})
+        self.__dict__.setdefault("nonfinite", "raise")
+        self.__dict__.setdefault("skipped_steps", 0)
+
+    # ------------------------------------------------------------ validation
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        name = type(self).__name__
+        for p in group["params"]:
+            if torch.is_complex(p):
+                self.param_groups.pop()
+                raise ValueError(f"{name} does not support complex parameters (got {p.dtype}); "
+                                 "optimize torch.view_as_real(p) instead")
+        try:
+            check_flag(name, "maximize", group["maximize"])
+            check_flag(name, "foreach", group["foreach"], allow_none=True)
+            check_flag(name, "fused", group["fused"], allow_none=True)
+            self._validate_group(group)
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    def _validate_group(self, group: dict) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ buckets
+    def _foreach(self, group, params) -> bool:
+        flag = group["foreach"]
+        if flag is None:
+            return all(p.device.type == "cuda" for p in params)
+        return flag
+
+    def _buckets(self) -> list[Bucket]:
+        name = type(self).__name__
+        buckets = []
+        for gi, group in enumerate(self.param_groups):
+            items = [(i, p) for i, p in enumerate(group["params"]) if p.grad is not None]
+            for _, p in items:
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{name} does not support sparse gradients")
+            if not items:
+                continue
+            if self._foreach(group, [p for _, p in items]):
+                keyed: dict = {}
+                for i, p in items:
+                    keyed.setdefault((p.device, p.dtype), []).append((i, p))
+                chunks = list(keyed.values())
+            else:
+                chunks = [[item] for item in items]
+            for chunk in chunks:
+                ps = [p for _, p in chunk]
+                buckets.append(Bucket(group, gi, ps, [p.grad for p in ps],
+                                      [self.state[p] for p in ps], [i for i, _ in chunk]))
+        return buckets
+
+    def _flat_buffer(self, device, dtype, numel: int, slot: int = 0) -> torch.Tensor:
+        """A persistent 1-D buffer of at least ``numel`` values (grown when needed)."""
+        key = (device, dtype, slot)
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < numel:
+            buf = self._buffers[key] = torch.empty(numel, dtype=dtype, device=device)
+        return buf
+
+    def _scratch(self, tensors, slot: int = 0) -> list[torch.Tensor]:
+        """Views shaped like ``tensors`` into a persistent buffer (no allocation per step)."""
+        t0 = tensors[0]
+        buf = self._flat_buffer(t0.device, t0.dtype, sum(t.numel() for t in tensors), slot)
+        views, off = [], 0
+        for t in tensors:
+            views.append(buf[off:off + t.numel()].view(t.shape))
+            off += t.numel()
+        return views
+
+    # ------------------------------------------------------------ step
+    def _init_state(self, p: torch.Tensor, state: dict, group: dict) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _prepare(self, buckets: list[Bucket]) -> list[torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _apply(self, buckets: list[Bucket]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _all_finite(witnesses: list[torch.Tensor]) -> bool:
+        by_device: dict = {}
+        for w in witnesses:
+            by_device.setdefault(w.device, []).append(w.reshape(-1))
+        return all(bool(torch.cat(ws).isfinite().all()) for ws in by_device.values())
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update.  ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        buckets = self._buckets()
+        fresh = []
+        for b in buckets:
+            for p, state in zip(b.params, b.states):
+                if not state:
+                    self._init_state(p, state, b.group)
+                    fresh.append(p)
+        witnesses = self._prepare(buckets)
+        if self.nonfinite != "ignore" and witnesses and not self._all_finite(witnesses):
+            for p in fresh:
+                del self.state[p]
+            if self.nonfinite == "raise":
+                raise NonFiniteGradientError(
+                    f"{type(self).__name__}: a gradient holds NaN or inf; the step was refused and "
+                    "parameters and state are unchanged (nonfinite='skip' skips such steps, "
+                    "'ignore' applies them)")
+            self.skipped_steps += 1
+            return loss
+        self._apply(buckets)
+        return loss
