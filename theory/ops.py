@@ -18,13 +18,14 @@ object.  Three kinds of operands are supported:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
 
-__all__ = ["Ops", "SYMPY_INDEXED", "SYMPY_SCALAR", "numpy_ops", "INDEX", "DIM"]
+__all__ = ["Ops", "SYMPY_INDEXED", "SYMPY_SCALAR", "numpy_ops", "INDEX", "DIM", "frozen_sqrt"]
 
 #: The summation index and the symbolic dimension of sympy indexed mode.
 INDEX = sp.Symbol("i", integer=True, positive=True)
@@ -129,3 +130,14 @@ def numpy_ops(batch_dims: int = 0) -> Ops:
 
 
 NUMPY = numpy_ops()
+
+
+def frozen_sqrt(ops: Ops, value) -> Ops:
+    """``ops`` whose ``sqrt`` returns ``value`` whatever its argument: a frozen preconditioner.
+
+    For Adam-type rules whose only ``ops.sqrt`` is the square root of the second
+    moment (``theory.stability`` checks this symbolically for every adaptive
+    model), the rule then runs with ``sqrt(v_hat)`` held at ``value``
+    (Cohen et al. 2022, arXiv 2207.14484, Sec. 3, "frozen Adam").
+    """
+    return dataclasses.replace(ops, name=f"{ops.name}+frozen-sqrt", sqrt=lambda x: value)

@@ -1,0 +1,246 @@
+"""``momentumlab explore stability``: simulated stability regions beside the symbolic ones.
+
+``momentumlab explore stability --optimizer NAME [--x eta_lambda] [--y beta] [--grid N]
+[--steps T] [--png PATH] [--json PATH] [--device auto|cpu|cuda] [--mode frozen|running]``
+and every hyperparameter of the optimizer as an option (``--beta2 0.999``,
+``--alpha1 10`` ...; paper defaults).  The grid is simulated with
+:func:`empirics.sweeps.sweep` (the rule of :mod:`theory.rules`, batched) and
+compared with the Schur conditions of :mod:`theory.stability`.
+Exit status 0, or 2 on bad usage (an unknown optimizer lists the known ones).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_subcommand", "run_stability", "stability_report", "plot_stability", "TARGETS"]
+
+TARGETS = ("stability",)
+EXIT_OK, EXIT_USAGE = 0, 2
+_COLOURS = ("#3b8f4e", "#f2b134", "#c0392b")  # converged, bounded, diverged
+
+
+def _all_params() -> dict:
+    from theory.stability import MODELS, get_model
+
+    get_model("gd")  # registers the late models
+    out = {}
+    for m in MODELS.values():
+        for p in m.params:
+            out.setdefault(p.name, p)
+    return out
+
+
+def add_subcommand(subparsers) -> None:
+    """Add ``explore`` (positional target ``stability``) to the ``momentumlab`` parser."""
+    ex = subparsers.add_parser("explore", help="explore stability regions: simulation vs symbolic")
+    ex.add_argument("target", help="what to explore: stability")
+    ex.add_argument("--optimizer", required=True, help="gd, heavy_ball, ema_momentum, nesterov, "
+                    "nadam, rmsprop, adam, vradam, tam")
+    ex.add_argument("--x", default="eta_lambda", help="x axis (eta_lambda: eta times the "
+                    "(preconditioned) curvature)")
+    ex.add_argument("--y", default=None, help="y axis: a hyperparameter of the optimizer, or "
+                    "'none' (default: beta when the optimizer has one)")
+    ex.add_argument("--grid", type=int, default=256, help="cells per axis (default 256)")
+    ex.add_argument("--steps", type=int, default=1000, help="simulated steps (default 1000)")
+    ex.add_argument("--x-range", type=float, nargs=2, metavar=("LO", "HI"))
+    ex.add_argument("--y-range", type=float, nargs=2, metavar=("LO", "HI"))
+    ex.add_argument("--mode", default="frozen", help="frozen (the analysed map: frozen "
+                    "preconditioner, fixed TAM damping) or running (the rule as written)")
+    ex.add_argument("--png", metavar="PATH", help="heat map with the symbolic boundary")
+    ex.add_argument("--json", metavar="PATH", help="grid, conditions, threshold, agreement")
+    ex.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    for name, p in _all_params().items():
+        ex.add_argument(f"--{name}", type=float, default=None,
+                        help=f"{p.doc} (default: the optimizer's, e.g. {p.default:g})")
+    ex.set_defaults(func=_cmd_explore)
+
+
+def _usage(msg: str) -> int:
+    print(f"momentumlab explore: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_explore(args) -> int:
+    if args.target not in TARGETS:
+        return _usage(f"unknown target {args.target!r}; known: {', '.join(TARGETS)}")
+    return run_stability(args)
+
+
+def run_stability(args) -> int:
+    """The ``stability`` target: validate, sweep, write PNG/JSON, print a summary."""
+    from empirics.backend import resolve_device
+    from theory.stability import MODELS, get_model
+
+    try:
+        model = get_model(args.optimizer)
+    except KeyError:
+        return _usage(f"unknown optimizer {args.optimizer!r}; known optimizers: "
+                      f"{', '.join(MODELS)}")
+    if args.x != "eta_lambda":
+        return _usage(f"--x must be eta_lambda (the threshold variable), got {args.x!r}")
+    names = list(model.defaults())
+    y = args.y if args.y is not None else (model.y_default or "none")
+    if y != "none" and y not in names:
+        return _usage(f"{model.name} has no hyperparameter {y!r}; --y takes one of: "
+                      f"{', '.join(names) or '(none)'} or none")
+    fixed = {}
+    for name in _all_params():
+        val = getattr(args, name, None)
+        if val is None:
+            continue
+        if name not in names:
+            return _usage(f"--{name} is not a hyperparameter of {model.name}; its "
+                          f"hyperparameters: {', '.join(names) or '(none)'}")
+        if name != y:
+            fixed[name] = val
+    if args.mode not in model.modes:
+        return _usage(f"--mode for {model.name} must be one of {', '.join(model.modes)}")
+    if args.grid < 2 or args.steps < 8:
+        return _usage("--grid must be >= 2 and --steps >= 8")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        return _usage(str(exc))
+    report, sw = stability_report(model.name, None if y == "none" else y, args.grid, args.steps,
+                                  fixed, device, args.mode, args.x_range, args.y_range)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.png:
+        plot_stability(sw, report, args.png)
+    a = report["agreement"]
+    frac = "n/a" if a["fraction"] is None else f"{100 * a['fraction']:.2f}%"
+    print(f"{model.name}: threshold eta*lambda < {report['threshold']}; {sw.outcome.size} cells x "
+          f"{args.steps} steps in {sw.seconds:.2f} s on {device}; agreement {frac} outside the "
+          f"band ({a['cells_compared']} cells), {100 * a['fraction_all_cells']:.2f}% overall")
+    return EXIT_OK
+
+
+def _axes(model, y, grid, x_range, y_range):
+    lo, hi = x_range or model.x_range
+    x = np.linspace(lo, hi, grid + 1)[1:] if lo == 0 else np.linspace(lo, hi, grid)
+    if y is None:
+        return x, None
+    return x, np.linspace(*(y_range or model.param(y).range), grid)
+
+
+def stability_report(optimizer: str, y: str | None = "beta", grid: int = 64, steps: int = 1000,
+                     fixed=None, device="cpu", mode="frozen", x_range=None, y_range=None):
+    """Sweep the grid and build the explorer's JSON report; returns ``(report, sweep)``."""
+    import sympy as sp
+
+    from empirics.sweeps import sweep
+    from theory.stability import analyse, display_form, get_model
+
+    model = get_model(optimizer)
+    an = analyse(optimizer)
+    x, ys = _axes(model, y, grid, x_range, y_range)
+    sw = sweep(optimizer, x, y, ys, fixed=fixed, steps=steps, device=device, mode=mode)
+    hyper = {**model.defaults(), **(fixed or {})}
+    if y is not None:
+        hyper.pop(y)
+    report = {
+        "optimizer": optimizer,
+        "rule": model.rule,
+        "hyperparameters": hyper,
+        "mode": mode,
+        "mode_meaning": model.modes[mode],
+        "threshold": None if an.threshold is None else str(an.threshold_display),
+        "threshold_sympy": None if an.threshold is None else sp.sstr(an.threshold),
+        "conditions": an.condition_strings(),
+        "condition_labels": [c.label for c in an.conditions],
+        "assumptions": list(model.assumptions),
+        "x": {"name": "eta_lambda", "values": x.tolist()},
+        "y": {"name": y, "values": None if ys is None else ys.tolist()},
+        "symbolic_stable": sw.symbolic_stable.tolist(),
+        "simulated": sw.labels(),
+        "agreement": sw.agreement,
+        "steps": steps,
+        "device": str(device),
+        "seconds": round(sw.seconds, 3),
+    }
+    if model.gate:  # VRAdam: no gate value helps beyond the saturated threshold
+        sat = an.threshold.subs(model.param("G").symbol, model.param("alpha1").symbol)
+        report["divergence_threshold"] = str(display_form(sat, {p.symbol: p.default
+                                                                for p in model.params}))
+    return report, sw
+
+
+def _boundary_curves(sw, an, model):
+    """Threshold curves x*(y) to draw: the closed form and, for VRAdam, the saturation line."""
+    import sympy as sp
+
+    curves = []
+    if an.threshold is None:
+        return curves
+    vals = {**model.defaults(), **sw.fixed}
+    gate = model.param("G").symbol if model.gate else None
+    forms = [("symbolic threshold", an.threshold)]
+    if gate is not None:
+        forms = [("threshold at the minimum (G = 0)", an.threshold.subs(gate, 0)),
+                 ("gate saturated (G = alpha1)",
+                  an.threshold.subs(gate, model.param("alpha1").symbol))]
+    for label, expr in forms:
+        subs = {p.symbol: vals[p.name] for p in model.params if p.name != sw.y_name}
+        f = sp.lambdify([sp.Symbol(sw.y_name, real=True)] if sw.y_name else [],
+                        expr.subs(subs), "numpy")
+        yy = np.linspace(sw.y[0], sw.y[-1], 400) if sw.y is not None else None
+        xx = np.broadcast_to(f(yy) if yy is not None else f(), (400,) if yy is not None else ())
+        curves.append((label, xx, yy))
+    return curves
+
+
+def plot_stability(sw, report: dict, path) -> None:
+    """Heat map of the simulated outcome, symbolic region boundary drawn over it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import patheffects
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from theory.stability import analyse, get_model
+
+    model, an = get_model(sw.optimizer), analyse(sw.optimizer)
+    fig, ax = plt.subplots(figsize=(9.0, 5.0), dpi=120)
+    x = sw.x
+    y = sw.y if sw.y is not None else np.array([0.0, 1.0])
+    outcome = sw.outcome if sw.y is not None else np.vstack([sw.outcome, sw.outcome])
+    ax.pcolormesh(x, y, outcome, cmap=ListedColormap(_COLOURS), vmin=-0.5, vmax=2.5,
+                  shading="nearest", rasterized=True)
+    if sw.y is not None:  # the Schur region itself, evaluated on a finer grid
+        xf = np.linspace(x[0], x[-1], 4 * len(x))
+        yf = np.linspace(y[0], y[-1], 4 * len(y))
+        params = {**sw.fixed, sw.y_name: yf[:, None]}
+        stable = np.broadcast_to(an.stable(xf[None, :], params), (len(yf), len(xf)))
+        ax.contour(xf, yf, stable.astype(float), levels=[0.5], colors="k", linewidths=1.6)
+    styles = iter(["--", ":"])
+    for label, xx, yy in _boundary_curves(sw, an, model):
+        if yy is None:
+            ax.axvline(float(xx), color="k", ls=next(styles), lw=1.3, label=f"{label}: {float(xx):.4g}")
+        else:
+            ax.plot(xx, yy, color="w", ls=next(styles), lw=1.2, label=label,
+                    path_effects=[patheffects.withStroke(linewidth=2.6, foreground="k")])
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(y[0], y[-1])
+    pre = " (preconditioned: eigenvalue of $P^{-1}H$)" if model.preconditioned else ""
+    ax.set_xlabel(r"$\eta\lambda$" + pre)
+    ax.set_ylabel(sw.y_name if sw.y_name else "(no second parameter)")
+    if sw.y is None:
+        ax.set_yticks([])
+    a = report["agreement"]
+    frac = "n/a" if a["fraction"] is None else f"{100 * a['fraction']:.1f}%"
+    ax.set_title(f"{sw.optimizer} ({sw.mode}), {sw.steps} steps: simulated outcome; black line = "
+                 f"Schur boundary\nagreement outside the band: {frac}; threshold "
+                 f"{report['threshold']}", fontsize=9)
+    handles = [Patch(color=c, label=l) for c, l in zip(_COLOURS, ("converged", "bounded",
+                                                                  "diverged"))]
+    h2, l2 = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + h2, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
