@@ -14,6 +14,8 @@ __all__ = ["load_claims", "CHECK_MODULES"]
 #: (theory module with the claims, empirics module with their checks)
 CHECK_MODULES = (
     ("theory.norm_growth", "empirics.checks.norm_growth"),
+    ("theory.convergence", "empirics.checks.convergence"),
+    ("theory.stability", "empirics.checks.stability"),
 )
 
 
