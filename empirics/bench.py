@@ -122,9 +122,14 @@ def run_benchmark(device: str = "auto", size: float = 25.0, repeat: int = 15, wa
             _orthogonal_rows(g, p.detach())
         p.grad = g
     snapshot = [p.detach().clone() for p in params]
-    cands = [c for c in _candidates(dev.type == "cuda") if not only or any(o.lower() in c[0].lower() for o in only)]
+    everything = _candidates(dev.type == "cuda")
+    unmatched = [o for o in only or () if not any(o.lower() in c[0].lower() for c in everything)]
+    if unmatched:
+        known = ", ".join(c[0] for c in everything)
+        raise ValueError(f"--only {' '.join(unmatched)} matches no optimizer; known: {known}")
+    cands = [c for c in everything if not only or any(o.lower() in c[0].lower() for o in only)]
     if not any(c[0] == "torch AdamW (fused)" for c in cands):
-        cands.insert(0, _candidates(dev.type == "cuda")[0])
+        cands.insert(0, everything[0])
 
     def sync():
         if dev.type == "cuda":
@@ -180,7 +185,7 @@ def _print_table(report: dict) -> None:
     print(f"optimizer step on {report['numel'] / 1e6:.1f}M values in {report['tensors']} tensors, "
           f"{report['device']} ({report['threads']} threads), median of {report['repeat']} after "
           f"{report['warmup']} warm-up; ratio to torch AdamW (fused)")
-    head = f"{'optimizer':<34}{'median ms':>11}{'min ms':>9}{'ratio':>8}  {'target':<8}{'vs references'}"
+    head = f"{'optimizer':<34}{'median ms':>11}{'min ms':>9}{'ratio':>8}  {'target':<11}{'vs references'}"
     print(head)
     print("-" * len(head))
     for r in report["results"]:
@@ -188,7 +193,7 @@ def _print_table(report: dict) -> None:
         if r.get("target") is not None:
             target = f"<={r['target']:g} {'ok' if r['meets_target'] else 'MISS'}"
         refs = {True: "faster", False: "SLOWER", None: ""}[r.get("faster_than_references")]
-        print(f"{r['name']:<34}{r['median_ms']:>11.2f}{r['min_ms']:>9.2f}{r['ratio']:>8.2f}  {target:<8}{refs}")
+        print(f"{r['name']:<34}{r['median_ms']:>11.2f}{r['min_ms']:>9.2f}{r['ratio']:>8.2f}  {target:<11}{refs}")
 
 
 def _cmd_bench(args) -> int:

@@ -29,3 +29,9 @@ def test_bench_command_writes_every_optimizer_with_ratios(tmp_path, capsys):
 
 def test_bench_rejects_a_bad_device():
     assert main(["bench", "optimizers", "--device", "tpu", "--size", "0.01"]) == 2
+
+
+def test_bench_rejects_an_unknown_optimizer_name(capsys):
+    assert main(["bench", "optimizers", "--only", "nosuch", "--size", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "VRAdam" in err
