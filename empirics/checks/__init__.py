@@ -24,7 +24,17 @@ def load_claims() -> dict:
     for theory_mod, check_mod in CHECK_MODULES:
         importlib.import_module(theory_mod)
         importlib.import_module(check_mod)
+    _order_by_topic()
     return REGISTRY
+
+
+def _order_by_topic() -> None:
+    """List claims in CHECK_MODULES order (imports elsewhere may have registered some first)."""
+    rank = {mod: i for i, (mod, _) in enumerate(CHECK_MODULES)}
+    claims = sorted(REGISTRY.values(),
+                    key=lambda c: rank.get(getattr(c.derive_fn, "__module__", None), len(rank)))
+    REGISTRY.clear()
+    REGISTRY.update((c.id, c) for c in claims)
 
 
 def attach(claim_id: str):
