@@ -3,9 +3,7 @@
 The oracle is :func:`theory.rules.step_many` on the registered rule with the
 numpy ops namespace in float64 -- the single definition of each update, run on
 arrays independent of torch's kernels -- so no second hand-written reference
-lives in the tests.  (numpy rather than torch ops: ``torch.where`` on python
-scalars returns the default dtype, float32, which would put float32 rounding
-into AdamP's weight-decay factor.)
+lives in the tests.
 """
 from __future__ import annotations
 
