@@ -105,9 +105,31 @@ def _fmt(x) -> str:
 COLUMNS = ("id", "symbolic", "predicted", "measured", "error", "tolerance", "verdict", "seconds")
 
 
+def paper_verdict(r: ClaimRow) -> str | None:
+    """``"refuted"`` / ``"partly refuted"`` when the check found the paper's statement false.
+
+    A check that measures the truth where a paper's statement fails records it in
+    ``details["paper_claim"]`` (text starting with that word); the row then passes on
+    what it asserts, and the table says plainly that the paper's version is refuted.
+    """
+    text = str(r.details.get("paper_claim", "")).lower()
+    for verdict in ("partly refuted", "refuted"):
+        if text.startswith(verdict):
+            return verdict
+    return None
+
+
+def findings(r: ClaimRow) -> str | None:
+    """The finding a row reports (a refuted paper claim, or another measured departure)."""
+    return r.details.get("paper_claim") or r.details.get("finding")
+
+
 def _cells(r: ClaimRow) -> list[str]:
+    verdict = r.status.upper()
+    if paper_verdict(r):
+        verdict += f" (paper {paper_verdict(r)})"
     return [r.id, r.symbolic, _fmt(r.predicted), _fmt(r.measured), _fmt(r.error),
-            _fmt(r.tolerance), r.status.upper(), f"{r.seconds:.1f}"]
+            _fmt(r.tolerance), verdict, f"{r.seconds:.1f}"]
 
 
 def to_markdown(report: dict) -> str:
@@ -117,6 +139,10 @@ def to_markdown(report: dict) -> str:
              f"torch {report['versions']['torch']}, sympy {report['versions']['sympy']}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    noted = [r for r in rows if findings(r)]
+    if noted:
+        lines += ["", "## Findings", ""]
+        lines += [f"- `{r.id}`: {findings(r)}" for r in noted]
     failing = [r for r in rows if r.status != "pass"]
     if failing:
         lines += ["", "## Not passing", ""]
@@ -139,6 +165,9 @@ def render_table(rows: list[ClaimRow], console) -> None:
         cells[6] = f"[{style[r.status]}]{cells[6]}[/]"
         table.add_row(*cells)
     console.print(table)
+    for r in rows:
+        if findings(r):
+            console.print(f"[yellow]finding[/] {r.id}: {findings(r)}", highlight=False)
     for r in rows:
         if r.status != "pass":
             msg = r.details.get("exception") or r.details.get("summary", "")

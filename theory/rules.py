@@ -614,6 +614,30 @@ _register(Rule("defossez_adam", _defossez_init, defossez_adam,
                "beta3 > 0: VRAdam's gate (arXiv 2505.13196, Alg. 1 l.7)"))
 
 
+# ------------------------------------------------- VRMomentum: EMA momentum with VRAdam's gate
+def vr_momentum(w, g, state, h, ops):
+    """VRAdam's momentum ablation ("VRMomentum"; Vaidhyanathan et al. 2025, arXiv 2505.13196,
+    Sec. 4, Thm 4.1 setting): no second moment, no bias correction.
+
+    ``m_t = beta m_{t-1} + (1-beta) g_t``; ``eta_t = lr / (1 + min(beta3 ||m_t||^2, alpha1))``
+    (Alg. 1 l.7, gate on the velocity after this step's update, as in the authors' code);
+    ``w <- w - eta_t m_t``.  ``lr`` is the paper's alpha0.  The state records ``eta``.
+    """
+    g = _signed(g, h)
+    m = h["momentum"] * state["momentum_buffer"] + (1 - h["momentum"]) * g
+    eta = h["lr"] / (1 + ops.minimum(h["beta3"] * ops.inner(m, m), h["alpha1"]))
+    return w - eta * m, {"momentum_buffer": m, "eta": eta}
+
+
+def _vr_momentum_init(w, ops):
+    return {"momentum_buffer": ops.zeros_like(w), "eta": None}
+
+
+_register(Rule("vr_momentum", _vr_momentum_init, vr_momentum,
+               {"lr": 0.1, "momentum": 0.9, "beta3": 1.0, "alpha1": 10.0, "maximize": False},
+               "VRAdam paper (arXiv 2505.13196), Sec. 4 (VRMomentum, Thm 4.1); Alg. 1 l.7 gate"))
+
+
 def get_rule(name: str) -> Rule:
     """The registered rule called ``name``; a ``KeyError`` lists the known names."""
     try:

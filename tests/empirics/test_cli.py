@@ -83,3 +83,19 @@ def test_list_and_explain(capsys):
     assert main(["explain", "adamp.proposition3.1"]) == 0
     out = capsys.readouterr().out
     assert "statement" in out and "derivation (proved)" in out and "Proposition 3.1" in out
+
+
+def test_refuted_paper_claim_is_plain_in_table_and_markdown(tmp_path, capsys):
+    claim = register(Claim("zz_test.refuted", "paper says x", "test", "-", (),
+                           lambda: Derivation.from_steps(None, []),
+                           check_fn=lambda **kw: CheckResult(1.0, 1.0, 0.0, 1e-9, True, {
+                               "paper_claim": "refuted: the counterexample grows"})))
+    try:
+        md = tmp_path / "r.md"
+        assert main(["verify", "--only", "zz_test.refuted", "--markdown", str(md)]) == 0
+        out = capsys.readouterr().out
+        assert "PASS (paper refuted)" in out and "the counterexample grows" in out
+        text = md.read_text()
+        assert "PASS (paper refuted)" in text and "## Findings" in text
+    finally:
+        REGISTRY.pop(claim.id)
