@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Normalization", "ScaleInvariantMLP"]
+__all__ = ["Normalization", "ScaleInvariantMLP", "TanhMLP"]
 
 
 class Normalization(nn.Module):
@@ -53,3 +53,21 @@ class ScaleInvariantMLP(nn.Module):
         h = torch.relu(self.bn(self.fc1(x)))
         h = torch.relu(self.ln(self.fc2(h)))
         return self.head(h)
+
+
+class TanhMLP(nn.Module):
+    """``64 -> (Linear -> tanh) x depth -> Linear -> 10``: Cohen et al.'s fc-tanh, small.
+
+    No normalisation layers, so train/eval mode does not change the function.
+    """
+
+    def __init__(self, d_in: int = 64, width: int = 32, depth: int = 2, classes: int = 10):
+        super().__init__()
+        dims = [d_in] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.head = nn.Linear(dims[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = torch.tanh(layer(x))
+        return self.head(x)

@@ -16,6 +16,8 @@ CHECK_MODULES = (
     ("theory.norm_growth", "empirics.checks.norm_growth"),
     ("theory.convergence", "empirics.checks.convergence"),
     ("theory.stability", "empirics.checks.stability"),
+    ("theory.vradam", "empirics.checks.vradam"),
+    ("theory.eos", "empirics.checks.eos"),
 )
 
 
