@@ -50,6 +50,11 @@ def eos_check(optimizer: str, device="cpu", seed: int = 0, quick: bool = True) -
                        / adam["loss_oscillation"],
                        oscillation_note="reported, not part of the verdict: median late "
                                         "|L_{t+1}-L_t|/L_t, VRAdam over Adam at the same alpha0")
+        if s["min_eta"] > 0.9 * run.settings["lr"]:
+            details["finding"] = (
+                f"with beta3 = {run.settings.get('beta3', 1.0):g} the gate barely acts here "
+                f"(min eta_t = {s['min_eta'] / run.settings['lr']:.2f} alpha0), so this run cannot tell "
+                f"B/eta_t from B/alpha0" + ("" if quick else "; see details.gated_run (beta3 = 1e4)"))
         if not quick:
             details["gated_run"] = gated_run_summary(device, seed)
     return CheckResult(predicted=s["predicted_eta_times_S"], measured=s["measured_eta_times_S"],
