@@ -33,7 +33,7 @@ import sympy as sp
 
 from theory.claims import Claim, Derivation, Step, is_true, is_zero, register
 from theory.ops import SYMPY_SCALAR
-from theory.rules import get_rule
+from theory.rules import get_rule, vr_gate
 
 __all__ = [
     "ASSUMPTIONS",
@@ -446,7 +446,8 @@ def gate_counterexample(G=sp.Rational(1, 10), noise=2, beta3_=1, alpha1_=10):
     VRAdam's gate with ``beta1 = 0`` (velocity = current gradient), the authors' defaults
     ``beta3 = 1``, ``alpha1 = 10``.  Returns ``(E[gamma g], gamma_min * G)``, exact rationals.
     """
-    gate = lambda g: 1 / (1 + sp.Min(beta3_ * g**2, alpha1_))  # noqa: E731
+    hyper = {"beta3": beta3_, "alpha1": alpha1_}
+    gate = lambda g: vr_gate(1, g**2, hyper, SYMPY_SCALAR)  # noqa: E731
     mean = sp.Rational(1, 2) * (gate(G + noise) * (G + noise) + gate(G - noise) * (G - noise))
     return sp.nsimplify(mean), sp.Rational(1, 1 + alpha1_) * G
 

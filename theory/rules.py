@@ -44,6 +44,9 @@ __all__ = [
     "tam_alignment",
     "adatam",
     "adatam_alignment",
+    "vr_gate",
+    "defossez_adam",
+    "vr_momentum",
 ]
 
 State = dict
@@ -265,6 +268,19 @@ def _adam_moments(g, state, h):
     return state["step"] + 1, m, v
 
 
+def _adam_direction(lr, t, m, v, h, ops):
+    """Bias-corrected Adam step ``(lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps)``, ``bc_i = 1 - b_i^t``
+    (Kingma & Ba 2015, Alg. 1, with PyTorch's eps placement)."""
+    b1, b2 = h["betas"]
+    return (lr / (1 - b1**t)) * m / (ops.sqrt(v) / (1 - b2**t) ** 0.5 + h["eps"])
+
+
+def vr_gate(lr, kinetic, h, ops):
+    """VRAdam's rate ``lr / (1 + min(beta3 * kinetic, alpha1))`` with ``kinetic = ||m_t||^2``
+    (Vaidhyanathan et al. 2025, arXiv 2505.13196, Alg. 1 l.7)."""
+    return lr / (1 + ops.minimum(h["beta3"] * kinetic, h["alpha1"]))
+
+
 def adam(w, g, state, h, ops):
     """Adam / AdamW as in torch.optim (Kingma & Ba 2015, Alg. 1; Loshchilov & Hutter 2019).
 
@@ -278,11 +294,9 @@ def adam(w, g, state, h, ops):
     if wd and not h["decoupled"]:
         g = g + wd * w
     t, m, v = _adam_moments(g, state, h)
-    b1, b2 = h["betas"]
-    bc1, bc2 = 1 - b1**t, 1 - b2**t
     if wd and h["decoupled"]:
         w = w * (1 - h["lr"] * wd)
-    w = w - (h["lr"] / bc1) * m / (ops.sqrt(v) / bc2**0.5 + h["eps"])
+    w = w - _adam_direction(h["lr"], t, m, v, h, ops)
     return w, {"step": t, "exp_avg": m, "exp_avg_sq": v}
 
 
@@ -412,12 +426,10 @@ def vradam(w, g, state, h, ops):
     (n,) = vradam_penalty(w, g, state, h, ops) if coupled is None else coupled
     g = _signed(g, h)
     t, m, v = _adam_moments(g, state, h)
-    b1, b2 = h["betas"]
-    bc1, bc2 = 1 - b1**t, 1 - b2**t
-    eta = h["lr"] / (1 + ops.minimum(h["beta3"] * n, h["alpha1"]))
+    eta = vr_gate(h["lr"], n, h, ops)
     if h["weight_decay"]:
         w = w * (1 - eta * h["weight_decay"])
-    w = w - (eta / bc1) * m / (ops.sqrt(v) / bc2**0.5 + h["eps"])
+    w = w - _adam_direction(eta, t, m, v, h, ops)
     return w, {"step": t, "exp_avg": m, "exp_avg_sq": v, "eta": eta, "norm_sq": n}
 
 
@@ -601,7 +613,7 @@ def defossez_adam(w, g, state, h, ops):
     gate = 1
     if not (isinstance(h["beta3"], (int, float)) and h["beta3"] == 0):
         vel = (1 - b1) * m
-        gate = 1 / (1 + ops.minimum(h["beta3"] * ops.inner(vel, vel), h["alpha1"]))
+        gate = vr_gate(1, ops.inner(vel, vel), h, ops)
     w = w - h["lr"] * (1 - b1) * omega * gate * m / ops.sqrt(h["eps"] + v)
     return w, {"step": state["step"] + 1, "omega_sq": omega_sq, "exp_avg": m, "exp_avg_sq": v,
                "gate": gate}
@@ -625,7 +637,7 @@ def vr_momentum(w, g, state, h, ops):
     """
     g = _signed(g, h)
     m = h["momentum"] * state["momentum_buffer"] + (1 - h["momentum"]) * g
-    eta = h["lr"] / (1 + ops.minimum(h["beta3"] * ops.inner(m, m), h["alpha1"]))
+    eta = vr_gate(h["lr"], ops.inner(m, m), h, ops)
     return w - eta * m, {"momentum_buffer": m, "eta": eta}
 
 
