@@ -38,3 +38,11 @@ def test_gated_run_summary_quick():
     assert g["beta3"] == GATED_BETA3
     assert g["late_median_eta_over_alpha0"] < 1
     assert g["gate_active_evals"] >= 0 and g["oscillation_ratio_vradam_over_adam"] > 0
+
+
+def test_hover_measurement_separates_the_thresholds():
+    """The measured late eta*S of GD is not within the tolerance of heavy ball's 2 + 2*0.9, and vice
+    versa: the ±10% criterion can fail."""
+    gd = get_claim("eos.gd").check(quick=True).measured
+    hb = get_claim("eos.heavy_ball").check(quick=True).measured
+    assert abs(gd / 3.8 - 1) > HOVER_TOL and abs(hb / 2.0 - 1) > HOVER_TOL
