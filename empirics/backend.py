@@ -11,7 +11,7 @@ import random
 import numpy as np
 import torch
 
-from theory.ops import Ops
+from momentumlab.theory.ops import Ops
 
 __all__ = ["torch_ops", "TORCH", "resolve_device", "seed_everything", "generator", "DEVICE_CHOICES"]
 

@@ -61,7 +61,7 @@ def _candidates(has_cuda_params: bool):
     """(label, optimizer family, kind, factory) for everything that can run here."""
     import torch
 
-    from empirics.optim import SGDP, TAM, AdamP, AdaTAM, VRAdam
+    from momentumlab.empirics.optim import SGDP, TAM, AdamP, AdaTAM, VRAdam
 
     out = [
         ("torch AdamW (fused)", "AdamW", "torch", lambda p: torch.optim.AdamW(p, lr=1e-3, fused=True)),
@@ -110,7 +110,7 @@ def run_benchmark(device: str = "auto", size: float = 25.0, repeat: int = 15, wa
     """Run the benchmark; returns the report (see :func:`add_subcommand`)."""
     import torch
 
-    from empirics.backend import resolve_device
+    from momentumlab.empirics.backend import resolve_device
 
     dev = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMAND_MODULES = ("empirics.bench", "empirics.explore", "empirics.eos_cli")
+SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -32,10 +32,10 @@ def _console(stderr: bool = False):
 
 
 def _cmd_verify(args) -> int:
-    from empirics.backend import resolve_device
-    from empirics.checks import load_claims
-    from empirics.report import build_report, render_table, run_claim, to_markdown
-    from theory.claims import select
+    from momentumlab.empirics.backend import resolve_device
+    from momentumlab.empirics.checks import load_claims
+    from momentumlab.empirics.report import build_report, render_table, run_claim, to_markdown
+    from momentumlab.theory.claims import select
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     load_claims()
@@ -63,8 +63,8 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from empirics.checks import load_claims
-    from theory.claims import select
+    from momentumlab.empirics.checks import load_claims
+    from momentumlab.theory.claims import select
 
     load_claims()
     for claim in select(args.only):
@@ -73,8 +73,8 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from empirics.checks import load_claims
-    from theory.claims import get_claim
+    from momentumlab.empirics.checks import load_claims
+    from momentumlab.theory.claims import get_claim
 
     load_claims()
     print(get_claim(args.id).explain())
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from theory.claims import UnknownClaimError
+    from momentumlab.theory.claims import UnknownClaimError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from empirics.backend import resolve_device, seed_everything
-from empirics.data import digits
-from empirics.models import TanhMLP
-from empirics.sharpness import closure_hvp, top_eigenpairs
-from theory.eos import HOVER_TOL, LATE_FRACTION, threshold, threshold_times_lr
+from momentumlab.empirics.backend import resolve_device, seed_everything
+from momentumlab.empirics.data import digits
+from momentumlab.empirics.models import TanhMLP
+from momentumlab.empirics.sharpness import closure_hvp, top_eigenpairs
+from momentumlab.theory.eos import HOVER_TOL, LATE_FRACTION, threshold, threshold_times_lr
 
 __all__ = ["OPTIMIZERS", "Settings", "EosRun", "settings", "run_eos", "cached_run",
            "late_window", "plot_eos"]
@@ -152,7 +152,7 @@ def loss_oscillation(loss, steps: int) -> float:
 
 
 def _optimizer(s: Settings, params):
-    from empirics.optim import VRAdam
+    from momentumlab.empirics.optim import VRAdam
 
     if s.optimizer == "gd":
         return torch.optim.SGD(params, lr=s.lr)

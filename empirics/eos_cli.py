@@ -45,8 +45,8 @@ def _usage(msg: str) -> int:
 
 
 def _cmd_eos(args) -> int:
-    from empirics.backend import resolve_device
-    from empirics.eos import OPTIMIZERS, plot_eos, run_eos, settings
+    from momentumlab.empirics.backend import resolve_device
+    from momentumlab.empirics.eos import OPTIMIZERS, plot_eos, run_eos, settings
 
     if args.optimizer not in OPTIMIZERS:
         return _usage(f"unknown optimizer {args.optimizer!r}; known: {', '.join(OPTIMIZERS)}")

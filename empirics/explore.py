@@ -24,7 +24,7 @@ _COLOURS = ("#3b8f4e", "#f2b134", "#c0392b")  # converged, bounded, diverged
 
 
 def _all_params() -> dict:
-    from theory.stability import MODELS, get_model
+    from momentumlab.theory.stability import MODELS, get_model
 
     get_model("gd")  # registers the late models
     out = {}
@@ -72,8 +72,8 @@ def _cmd_explore(args) -> int:
 
 def run_stability(args) -> int:
     """The ``stability`` target: validate, sweep, write PNG/JSON, print a summary."""
-    from empirics.backend import resolve_device
-    from theory.stability import MODELS, get_model
+    from momentumlab.empirics.backend import resolve_device
+    from momentumlab.theory.stability import MODELS, get_model
 
     try:
         model = get_model(args.optimizer)
@@ -132,8 +132,8 @@ def stability_report(optimizer: str, y: str | None = "beta", grid: int = 64, ste
     """Sweep the grid and build the explorer's JSON report; returns ``(report, sweep)``."""
     import sympy as sp
 
-    from empirics.sweeps import sweep
-    from theory.stability import analyse, display_form, get_model
+    from momentumlab.empirics.sweeps import sweep
+    from momentumlab.theory.stability import analyse, display_form, get_model
 
     model = get_model(optimizer)
     an = analyse(optimizer)
@@ -203,7 +203,7 @@ def plot_stability(sw, report: dict, path) -> None:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    from theory.stability import analyse, get_model
+    from momentumlab.theory.stability import analyse, get_model
 
     model, an = get_model(sw.optimizer), analyse(sw.optimizer)
     fig, ax = plt.subplots(figsize=(9.0, 5.0), dpi=120)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 import torch
 
-from theory.claims import Claim, finite
+from momentumlab.theory.claims import Claim, finite, resolution, run_controls
 
 __all__ = ["ClaimRow", "run_claim", "build_report", "to_markdown", "render_table", "version"]
 
@@ -30,7 +30,10 @@ class ClaimRow:
     id: str
     title: str
     source: str
-    symbolic: str = "none"
+    symbolic: str = "empirical"
+    lemmas: list = field(default_factory=list)
+    resolution: float | None = None
+    controls: list = field(default_factory=list)
     expression: str | None = None
     status: str = "error"
     predicted: float | None = None
@@ -51,6 +54,7 @@ def run_claim(claim: Claim, device, seed: int, quick: bool) -> ClaimRow:
     try:
         derivation = claim.derive()
         row.symbolic = derivation.status
+        row.lemmas = list(derivation.lemmas)
         if derivation.expression is not None:
             row.expression = sp.sstr(derivation.expression)
         result = claim.check(device=device, seed=seed, quick=quick)
@@ -58,6 +62,9 @@ def run_claim(claim: Claim, device, seed: int, quick: bool) -> ClaimRow:
         row.error, row.tolerance = finite(result.error), finite(result.tolerance)
         row.details = _json_safe(result.details)
         row.status = "pass" if result.passed else "fail"
+        row.controls = [{"name": c.name, "rejected": c.rejected, "error": c.error}
+                        for c in run_controls(claim.all_controls, result)]
+        row.resolution = finite(resolution(result))
     except Exception as exc:  # a claim that crashes is reported, not hidden
         row.status = "error"
         row.details = {"exception": f"{type(exc).__name__}: {exc}",
@@ -102,7 +109,28 @@ def _fmt(x) -> str:
     return str(x)
 
 
-COLUMNS = ("id", "symbolic", "predicted", "measured", "error", "tolerance", "verdict", "seconds")
+COLUMNS = ("id", "symbolic", "predicted", "measured", "error", "tolerance", "resolution",
+           "controls", "verdict", "seconds")
+
+
+def controls_cell(r: ClaimRow) -> str:
+    """``k/n`` negative controls rejected; ``none`` when the check cannot be re-judged."""
+    if not r.controls:
+        return "none"
+    return f"{sum(c['rejected'] for c in r.controls)}/{len(r.controls)}"
+
+
+def resolution_cell(r: ClaimRow) -> str:
+    """The smallest relative error detected; ``none`` (cannot detect a 2x error) flagged."""
+    if r.resolution is None or r.resolution >= 1:
+        return "none (misses 2x)"
+    return f"{r.resolution:.0e}"
+
+
+def weak(r: ClaimRow) -> bool:
+    """A passing row whose check accepted a negative control or cannot detect a 2x error."""
+    return r.status == "pass" and (r.resolution is None or r.resolution >= 1
+                                   or not all(c["rejected"] for c in r.controls))
 
 
 def paper_verdict(r: ClaimRow) -> str | None:
@@ -128,8 +156,10 @@ def _cells(r: ClaimRow) -> list[str]:
     verdict = r.status.upper()
     if paper_verdict(r):
         verdict += f" (paper {paper_verdict(r)})"
+    if weak(r):
+        verdict += " (weak check)"
     return [r.id, r.symbolic, _fmt(r.predicted), _fmt(r.measured), _fmt(r.error),
-            _fmt(r.tolerance), verdict, f"{r.seconds:.1f}"]
+            _fmt(r.tolerance), resolution_cell(r), controls_cell(r), verdict, f"{r.seconds:.1f}"]
 
 
 def to_markdown(report: dict) -> str:
@@ -139,6 +169,14 @@ def to_markdown(report: dict) -> str:
              f"torch {report['versions']['torch']}, sympy {report['versions']['sympy']}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+    lemma_rows = [r for r in rows if r.lemmas]
+    if lemma_rows:
+        lines += ["", "## Lemmas used by claims proved from lemmas", ""]
+        lines += [f"- `{r.id}`: {', '.join(r.lemmas)}" for r in lemma_rows]
+    accepted = [(r, c) for r in rows for c in r.controls if not c["rejected"]]
+    if accepted:
+        lines += ["", "## Negative controls the check accepted", ""]
+        lines += [f"- `{r.id}`: {c['name']} (error {_fmt(c['error'])})" for r, c in accepted]
     noted = [r for r in rows if findings(r)]
     if noted:
         lines += ["", "## Findings", ""]
@@ -162,7 +200,7 @@ def render_table(rows: list[ClaimRow], console) -> None:
     style = {"pass": "green", "fail": "red", "error": "magenta"}
     for r in rows:
         cells = _cells(r)
-        cells[6] = f"[{style[r.status]}]{cells[6]}[/]"
+        cells[8] = f"[{style[r.status]}]{cells[8]}[/]"
         table.add_row(*cells)
     console.print(table)
     for r in rows:

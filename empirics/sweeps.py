@@ -26,7 +26,7 @@ matrix -- form the *band around the boundary* excluded from the agreement.
 
 Big grids are cut into row chunks submitted to a ``concurrent.futures.Executor``
 (in-process by default; a ``ProcessPoolExecutor`` or a Dask client's
-``get_executor()`` work the same way).  ``python -m empirics.sweeps --bench``
+``get_executor()`` work the same way).  ``python -m momentumlab.empirics.sweeps --bench``
 measures throughput against a per-cell Python loop over the same rule.
 """
 from __future__ import annotations
@@ -47,10 +47,10 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from empirics.backend import resolve_device, torch_ops
-from theory.ops import Ops, frozen_sqrt
-from theory.rules import get_rule
-from theory.stability import analyse, get_model
+from momentumlab.empirics.backend import resolve_device, torch_ops
+from momentumlab.theory.ops import Ops, frozen_sqrt
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.stability import analyse, get_model
 
 __all__ = ["CONVERGED", "DIVERGED", "BLOWUP", "TINY", "KAPPA", "LATE_STEP", "OUTCOMES",
            "Sweep", "InlineExecutor", "simulate", "sweep", "classify", "growth_rate",
@@ -396,7 +396,7 @@ def bench(optimizer: str = "heavy_ball", grid: int = 512, steps: int = 1000,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m empirics.sweeps",
+    ap = argparse.ArgumentParser(prog="python -m momentumlab.empirics.sweeps",
                                  description="sweep throughput benchmark")
     ap.add_argument("--bench", action="store_true", help="run the benchmark")
     ap.add_argument("--optimizer", nargs="+", default=["heavy_ball"],

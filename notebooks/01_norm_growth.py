@@ -36,10 +36,10 @@ QUICK = False
 import matplotlib.pyplot as plt
 import numpy as np
 
-from empirics.checks import load_claims
-from empirics.checks.norm_growth import OPTIMIZERS, PAPER_TOY_NORMS, network_trace, toy_trace
-from theory.claims import get_claim
-from theory.norm_growth import growth_ratio
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.norm_growth import OPTIMIZERS, PAPER_TOY_NORMS, network_trace, toy_trace
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.norm_growth import growth_ratio
 
 load_claims()
 TOY_STEPS = 1000 if QUICK else 3000

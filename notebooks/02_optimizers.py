@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from empirics.optim import TAM, AdamP, VRAdam
+from momentumlab.empirics.optim import TAM, AdamP, VRAdam
 
 STEPS = 150 if QUICK else 600
 torch.set_num_threads(1)  # tiny networks: one thread is fastest, and robust on a busy machine

@@ -34,10 +34,10 @@ QUICK = False
 import matplotlib.pyplot as plt
 import numpy as np
 
-from empirics.checks import load_claims
-from empirics.explore import plot_stability, stability_report
-from empirics.sweeps import sweep
-from theory.claims import get_claim
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.explore import plot_stability, stability_report
+from momentumlab.empirics.sweeps import sweep
+from momentumlab.theory.claims import get_claim
 
 load_claims()
 GRID = 48 if QUICK else 192

@@ -37,10 +37,10 @@ QUICK = False
 import matplotlib.pyplot as plt
 import numpy as np
 
-import theory.vradam  # noqa: F401  (registers the vradam.* claims)
-from empirics.checks import load_claims
-from theory.claims import get_claim
-from theory.eos import threshold_times_lr
+import momentumlab.theory.vradam  # noqa: F401  (registers the vradam.* claims)
+from momentumlab.empirics.checks import load_claims
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.eos import threshold_times_lr
 
 load_claims()
 el = get_claim("vradam.euler_lagrange")
@@ -60,9 +60,9 @@ assert mass["along"] == 4.0 and mass["across"] == 2.0
 # predicted points $\pm(X, V)$.
 
 # %%
-from theory.ops import NUMPY
-from theory.rules import get_rule
-from theory.vradam import B, period2_orbit
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.vradam import B, period2_orbit
 
 beta1, beta3, alpha1, lam = 0.9, 1.0, 10.0, 1.0
 rule = get_rule("vr_momentum")
@@ -107,7 +107,7 @@ print("derivation:", orbit.derive().status)
 # 10% of $B(\beta_1) = 38$ — the claims `eos.adam` and `eos.vradam` run this check.
 
 # %%
-from empirics.eos import cached_run, settings
+from momentumlab.empirics.eos import cached_run, settings
 
 fig, ax = plt.subplots(figsize=(7, 4))
 results = {}

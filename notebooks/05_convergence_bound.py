@@ -43,11 +43,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 
-import theory.convergence as cv
-from empirics.checks import load_claims
-from empirics.checks.convergence import FULL_NS, HYPER, counterexample, measure_curve
-from empirics.objectives import OBJECTIVES, get_objective
-from theory.claims import get_claim
+import momentumlab.theory.convergence as cv
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.convergence import FULL_NS, HYPER, counterexample, measure_curve
+from momentumlab.empirics.objectives import OBJECTIVES, get_objective
+from momentumlab.theory.claims import get_claim
 
 load_claims()
 NS = (100, 316, 1000) if QUICK else FULL_NS

@@ -2,12 +2,15 @@
 
 A claim is a statement from a paper with
 
-* ``derive()`` -> :class:`Derivation`: the sympy steps, the closed form, and
-  whether sympy *proved* it (an identity reduced to zero or a condition to
-  ``True`` with symbolic parameters -- never at sample values);
+* ``derive()`` -> :class:`Derivation`: the sympy steps, the closed form they
+  compute, and the status earned by the steps (:data:`STATUSES`);
 * ``predict(**params)``: numbers from the derived formula;
 * ``check(device, seed, quick)`` -> :class:`CheckResult`: the experiment,
-  attached by ``empirics.checks`` (``theory`` never imports torch).
+  attached by ``empirics.checks`` (``theory`` never imports torch), with a
+  ``compare`` that re-judges the measurement against another prediction;
+* negative controls (:data:`DEFAULT_CONTROLS` plus ``controls``): wrong
+  predictions the check must reject, and :func:`resolution`, the smallest
+  relative error in the prediction that the check detects.
 
 ``momentumlab verify``, the tests and the notebooks all use these objects.
 """
@@ -22,9 +25,15 @@ from typing import Any, Callable
 import sympy as sp
 
 __all__ = [
+    "STATUSES",
     "Step",
     "Derivation",
     "CheckResult",
+    "Control",
+    "ControlOutcome",
+    "DEFAULT_CONTROLS",
+    "run_controls",
+    "resolution",
     "Claim",
     "REGISTRY",
     "register",
@@ -36,53 +45,106 @@ __all__ = [
 ]
 
 
+#: the four symbolic statuses, strongest first (README, "Statuses")
+STATUSES = ("proved", "proved from lemmas", "derived", "empirical")
+
+
 @dataclass(frozen=True)
 class Step:
-    """One step of a derivation: what it says, the sympy object, and whether sympy closed it."""
+    """One step of a derivation.
+
+    What a step is decides the claim's status (:attr:`Derivation.status`):
+
+    * ``proved=True``: an identity or inequality that sympy reduced (to 0 / ``True``) with
+      symbolic parameters;
+    * ``lemma="Cauchy-Schwarz"`` (and ``proved`` not True): justified by that named textbook
+      lemma, listed with the claim;
+    * ``proved=False``: a logical step that is neither reduced nor a named lemma (a stated
+      step): the claim is at most ``derived``;
+    * ``proved=None`` and no lemma: a note -- a definition or a narrative line that asserts
+      nothing to be proved.
+    """
 
     text: str
     expr: Any = None
-    proved: bool | None = None  # True: reduced to 0 / True; False: not reduced; None: not an identity
+    proved: bool | None = None
+    lemma: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"reduced"``, ``"lemma"``, ``"stated"`` or ``"note"``."""
+        if self.proved is True:
+            return "reduced"
+        if self.lemma:
+            return "lemma"
+        return "stated" if self.proved is False else "note"
 
     def render(self) -> str:
-        mark = {True: "[proved] ", False: "[not reduced] ", None: ""}[self.proved]
+        mark = {"reduced": "[proved] ", "lemma": f"[lemma: {self.lemma}] ",
+                "stated": "[stated, not reduced] ", "note": ""}[self.kind]
         if self.expr is None:
             return f"{mark}{self.text}"
-        tail = {True: "   ->  reduces to 0 / True", False: "   ->  sympy could not reduce it",
-                None: ""}[self.proved]
-        return f"{mark}{self.text}\n      {sp.sstr(self.expr)}{tail}"
+        tail = {"reduced": "   ->  reduces to 0 / True", "stated": "   ->  sympy did not reduce it"}
+        return f"{mark}{self.text}\n      {sp.sstr(self.expr)}{tail.get(self.kind, '')}"
 
 
 @dataclass(frozen=True)
 class Derivation:
-    """Result of ``Claim.derive()``.
+    """Result of ``Claim.derive()``: the steps, the closed form they computed, the status.
 
-    ``proved`` is True only when every identity step was reduced by sympy to
-    zero or to ``True`` in general; ``expression`` is the derived closed form.
+    ``status`` is earned from the steps (see :class:`Step`): ``proved`` when every logical
+    step was reduced by sympy; ``proved from lemmas`` when the rest are named textbook lemmas
+    (:attr:`lemmas`); ``derived`` when some step is neither; ``empirical`` for a claim that is
+    a measurement (:meth:`measurement`).  ``expression`` must be *computed* by the steps,
+    never retyped.
     """
 
     expression: Any
     steps: tuple[Step, ...]
-    proved: bool
+    measured_only: bool = False
 
     @classmethod
     def from_steps(cls, expression, steps) -> "Derivation":
-        steps = tuple(steps)
-        identities = [s.proved for s in steps if s.proved is not None]
-        return cls(expression, steps, bool(identities) and all(identities))
+        return cls(expression, tuple(steps))
+
+    @classmethod
+    def measurement(cls, *notes: str, expression=None) -> "Derivation":
+        """The derivation of an ``empirical`` claim: no symbolic statement, only notes
+        (e.g. which claim supplies the predicted threshold)."""
+        return cls(expression, tuple(Step(n) for n in notes), measured_only=True)
+
+    @property
+    def lemmas(self) -> tuple[str, ...]:
+        """The named textbook lemmas the derivation uses, in order of first use."""
+        return tuple(dict.fromkeys(s.lemma for s in self.steps if s.kind == "lemma"))
+
+    @property
+    def proved(self) -> bool:
+        """True for ``proved`` and ``proved from lemmas``."""
+        return self.status in STATUSES[:2]
 
     @property
     def status(self) -> str:
-        return "proved" if self.proved else "derived"
+        kinds = [s.kind for s in self.steps]
+        if self.measured_only or not any(k in ("reduced", "lemma", "stated") for k in kinds):
+            return "empirical"
+        if "stated" in kinds:
+            return "derived"
+        return "proved from lemmas" if "lemma" in kinds else "proved"
 
 
 @dataclass
 class CheckResult:
     """Measured against predicted for one claim.
 
-    ``passed`` is decided by the check with its stated tolerance (relative
-    unless ``details['tolerance_kind']`` says otherwise); ``error`` is the
-    quantity compared with ``tolerance``.
+    ``passed`` is decided by the check with its stated tolerance; ``error`` is the quantity
+    compared with ``tolerance``.
+
+    ``compare`` re-judges the *same* measurement against another prediction: it takes an
+    object shaped like ``prediction`` (a number, an array, a dict -- whatever the check
+    predicted; ``predicted`` when ``prediction`` is None) and returns ``(error, passed)``.
+    The negative controls (:func:`run_controls`) and the resolution (:func:`resolution`) use
+    it, so a check without ``compare`` has no resolution.
     """
 
     predicted: float | None
@@ -91,6 +153,103 @@ class CheckResult:
     tolerance: float | None
     passed: bool
     details: dict = field(default_factory=dict)
+    compare: Callable[[Any], tuple[float, bool]] | None = None
+    prediction: Any = None
+
+    @property
+    def full_prediction(self):
+        return self.predicted if self.prediction is None else self.prediction
+
+
+@dataclass(frozen=True)
+class Control:
+    """A negative control: a deliberately wrong prediction the check must reject.
+
+    ``wrong`` maps the check's result to the wrong prediction (same shape as
+    :attr:`CheckResult.full_prediction`), e.g. the claim's formula with beta replaced by
+    beta**2 evaluated at the check's parameters, or the prediction scaled by 2.
+    """
+
+    name: str
+    wrong: Callable[[CheckResult], Any]
+
+
+def _scaled(p, factor):
+    """``p`` (number, array, or dict/list/tuple of them) times ``factor``."""
+    if isinstance(p, dict):
+        return {k: _scaled(v, factor) for k, v in p.items()}
+    if isinstance(p, (list, tuple)):
+        return type(p)(_scaled(v, factor) for v in p)
+    return p * factor
+
+
+#: the controls every claim gets: its whole prediction scaled by 2 and by 1/2, and negated
+DEFAULT_CONTROLS = (
+    Control("prediction x 2", lambda r: _scaled(r.full_prediction, 2.0)),
+    Control("prediction x 1/2", lambda r: _scaled(r.full_prediction, 0.5)),
+    Control("sign flipped", lambda r: _scaled(r.full_prediction, -1.0)),
+)
+
+
+@dataclass(frozen=True)
+class ControlOutcome:
+    name: str
+    rejected: bool
+    error: float | None
+
+
+def run_controls(controls, result: CheckResult) -> list[ControlOutcome]:
+    """Re-judge ``result``'s measurement against each control's wrong prediction.
+
+    A control whose wrong prediction equals the right one (e.g. the sign of a zero) is
+    skipped: it tests nothing.
+    """
+    if result.compare is None:
+        return []
+    right, out = result.full_prediction, []
+    for c in controls:
+        wrong = c.wrong(result)
+        if _same(wrong, right):
+            continue
+        err, passed = result.compare(wrong)
+        out.append(ControlOutcome(c.name, not passed, finite(err)))
+    return out
+
+
+def _same(a, b) -> bool:
+    try:
+        import numpy as np
+
+        return bool(np.array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+    except (TypeError, ValueError):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a == b
+
+
+#: relative perturbations tried by :func:`resolution`: 10^-14 ... 10^1 in steps of 10^(1/4)
+RESOLUTION_GRID = tuple(10.0 ** (k / 4) for k in range(-56, 5))
+
+
+def resolution(result: CheckResult) -> float | None:
+    """The smallest relative error in the prediction that the check detects.
+
+    The smallest delta on :data:`RESOLUTION_GRID` such that the prediction scaled by
+    (1 + delta) and by (1 - delta) -- and by every larger delta on the grid -- is rejected
+    by ``result.compare``.  None when the check has no ``compare`` or detects no
+    perturbation up to delta = 10 (then not even a 2x error is caught).
+    """
+    if result.compare is None:
+        return None
+    p = result.full_prediction
+    best = None
+    for delta in reversed(RESOLUTION_GRID):
+        factors = (1 + delta, 1 - delta) if delta < 1 else (1 + delta, 1 / (1 + delta))
+        if all(not result.compare(_scaled(p, f))[1] for f in factors):
+            best = delta
+        else:
+            break
+    return best
 
 
 def is_zero(expr) -> bool:
@@ -130,6 +289,15 @@ class Claim:
     derive_fn: Callable[[], Derivation]
     predict_fn: Callable[..., Any] | None = None
     check_fn: Callable[..., CheckResult] | None = None
+    #: claim-specific negative controls, run after :data:`DEFAULT_CONTROLS`
+    controls: tuple[Control, ...] = ()
+    #: what the predicted / measured / error / tolerance columns are, and the pass rule
+    quantities: str = ""
+    pass_rule: str = ""
+
+    @property
+    def all_controls(self) -> tuple[Control, ...]:
+        return DEFAULT_CONTROLS + tuple(self.controls)
 
     @functools.cached_property
     def _derivation(self) -> Derivation:
@@ -149,7 +317,7 @@ class Claim:
         """Run the experiment (attached by ``empirics.checks``)."""
         if self.check_fn is None:
             raise NotImplementedError(
-                f"claim {self.id} has no empirical check attached; import empirics.checks first"
+                f"claim {self.id} has no empirical check attached; import momentumlab.empirics.checks first"
             )
         return self.check_fn(device=device, seed=seed, quick=quick)
 
@@ -159,7 +327,13 @@ class Claim:
         lines = [f"{self.id} -- {self.title}", f"source: {self.source}", "", "statement:",
                  f"  {self.statement}", "", "assumptions:"]
         lines += [f"  - {a}" for a in self.assumptions] or ["  (none)"]
+        if self.quantities or self.pass_rule:
+            lines += ["", "check:"]
+            lines += [f"  columns: {self.quantities}"] if self.quantities else []
+            lines += [f"  passes when: {self.pass_rule}"] if self.pass_rule else []
         lines += ["", f"derivation ({d.status}):"]
+        if d.lemmas:
+            lines += [f"  lemmas: {', '.join(d.lemmas)}"]
         lines += [f"  {k}. {s.render()}" for k, s in enumerate(d.steps, 1)]
         if d.expression is not None:
             lines += ["", f"closed form: {sp.sstr(d.expression)}"]

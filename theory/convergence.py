@@ -31,9 +31,9 @@ import functools
 import numpy as np
 import sympy as sp
 
-from theory.claims import Claim, Derivation, Step, is_true, is_zero, register
-from theory.ops import SYMPY_SCALAR
-from theory.rules import get_rule, vr_gate
+from momentumlab.theory.claims import Claim, Derivation, Step, is_true, is_zero, register
+from momentumlab.theory.ops import SYMPY_SCALAR
+from momentumlab.theory.rules import get_rule, vr_gate
 
 __all__ = [
     "ASSUMPTIONS",

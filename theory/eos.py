@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from theory.claims import Claim, Derivation, Step, is_zero, register
-from theory.stability import H, analyse, display_form
+from momentumlab.theory.claims import Claim, Derivation, Step, is_zero, register
+from momentumlab.theory.stability import H, analyse, display_form
 
 __all__ = ["threshold", "threshold_times_lr", "HOVER_TOL", "LATE_FRACTION", "OPTIMIZERS"]
 
@@ -73,8 +73,9 @@ def _derive(optimizer: str) -> Derivation:
                       "(preconditioned) sharpness up to this value and it hovers there "
                       "(Cohen et al. 2021, 2022)"))
     point = {p.symbol: p.default for p in an.model.params}
-    d = Derivation.from_steps(display_form(expr, point), steps)
-    return Derivation(d.expression, d.steps, d.proved and an.proved)
+    if not an.proved:
+        steps.append(Step("some Schur-Cohn condition was not closed by sympy", proved=False))
+    return Derivation.from_steps(display_form(expr, point), steps)
 
 
 _CLAIMS = {

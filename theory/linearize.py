@@ -29,8 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import sympy as sp
 
-from theory.ops import SYMPY_SCALAR
-from theory.rules import Rule
+from momentumlab.theory.ops import SYMPY_SCALAR
+from momentumlab.theory.rules import Rule
 
 __all__ = ["T", "MU", "Freeze", "sqrt_containing", "min_node", "late_time", "OneStep",
            "one_step", "Linearization", "linearize", "characteristic_polynomial"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from theory.claims import Claim, Derivation, Step, is_true, is_zero, register
-from theory.ops import DIM, INDEX, SYMPY_INDEXED as IX
-from theory.rules import get_rule, radial_projection
+from momentumlab.theory.claims import Claim, Derivation, Step, is_true, is_zero, register
+from momentumlab.theory.ops import DIM, INDEX, SYMPY_INDEXED as IX
+from momentumlab.theory.rules import get_rule, radial_projection
 
 __all__ = [
     "euler_identity_steps",

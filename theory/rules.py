@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from theory.ops import Ops
+from momentumlab.theory.ops import Ops
 
 __all__ = [
     "Rule",

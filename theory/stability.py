@@ -32,11 +32,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import sympy as sp
 
-from theory.claims import Claim, Derivation, Step, is_zero, register
-from theory.linearize import (MU, T, Freeze, characteristic_polynomial, linearize, min_node,
+from momentumlab.theory.claims import Claim, Derivation, Step, is_zero, register
+from momentumlab.theory.linearize import (MU, T, Freeze, characteristic_polynomial, linearize, min_node,
                               one_step, sqrt_containing)
-from theory.rules import RULES, get_rule
-from theory.schur import labelled_conditions
+from momentumlab.theory.rules import RULES, get_rule
+from momentumlab.theory.schur import labelled_conditions
 
 __all__ = ["Param", "Model", "MODELS", "get_model", "Analysis", "analyse", "analyse_model", "H",
            "sqrt_only_on_second_moment", "display_form",
@@ -399,8 +399,10 @@ class Analysis:
     proved: bool = False
 
     def derivation(self) -> Derivation:
-        d = Derivation.from_steps(self.threshold_display, self.steps)
-        return Derivation(d.expression, d.steps, d.proved and self.proved)
+        steps = list(self.steps)
+        if not self.proved:
+            steps.append(Step("some Schur-Cohn condition was not closed by sympy", proved=False))
+        return Derivation.from_steps(self.threshold_display, steps)
 
     @property
     def threshold_display(self):

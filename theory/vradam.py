@@ -19,10 +19,10 @@ import functools
 import numpy as np
 import sympy as sp
 
-from theory.claims import Claim, Derivation, Step, is_true, is_zero, register
-from theory.linearize import T, min_node, one_step, sqrt_containing
-from theory.ops import SYMPY_SCALAR
-from theory.rules import get_rule
+from momentumlab.theory.claims import Claim, Derivation, Step, is_true, is_zero, register
+from momentumlab.theory.linearize import T, min_node, one_step, sqrt_containing
+from momentumlab.theory.ops import SYMPY_SCALAR
+from momentumlab.theory.rules import get_rule
 
 __all__ = ["B", "period2_orbit", "period2_radius", "vr_map", "two_step_jacobian",
            "effective_mass", "el_system", "lyapunov_matrix", "switched_matrix",

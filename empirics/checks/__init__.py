@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import importlib
 
-from theory.claims import REGISTRY
+from momentumlab.theory.claims import REGISTRY
 
 __all__ = ["load_claims", "CHECK_MODULES"]
 
 #: (theory module with the claims, empirics module with their checks)
 CHECK_MODULES = (
-    ("theory.norm_growth", "empirics.checks.norm_growth"),
-    ("theory.convergence", "empirics.checks.convergence"),
-    ("theory.stability", "empirics.checks.stability"),
-    ("theory.vradam", "empirics.checks.vradam"),
-    ("theory.eos", "empirics.checks.eos"),
+    ("momentumlab.theory.norm_growth", "momentumlab.empirics.checks.norm_growth"),
+    ("momentumlab.theory.convergence", "momentumlab.empirics.checks.convergence"),
+    ("momentumlab.theory.stability", "momentumlab.empirics.checks.stability"),
+    ("momentumlab.theory.vradam", "momentumlab.empirics.checks.vradam"),
+    ("momentumlab.theory.eos", "momentumlab.empirics.checks.eos"),
 )
 
 

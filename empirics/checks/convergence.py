@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from empirics.backend import torch_ops
-from empirics.checks import attach
-from empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
-from theory.claims import CheckResult, get_claim
-from theory.convergence import bound_terms, log_slope, rate_constant_value
-from theory.rules import get_rule
+from momentumlab.empirics.backend import torch_ops
+from momentumlab.empirics.checks import attach
+from momentumlab.empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
+from momentumlab.theory.claims import CheckResult, get_claim
+from momentumlab.theory.convergence import bound_terms, log_slope, rate_constant_value
+from momentumlab.theory.rules import get_rule
 
 __all__ = ["QUICK_NS", "FULL_NS", "SEEDS", "DRAWS", "HYPER", "GATE", "COUNTEREXAMPLE",
            "Point", "simulate", "tau_draws", "single_thread", "measure_curve", "slope_ci", "bound_for", "ci95"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from empirics.checks import attach
-from empirics.eos import cached_run, settings
-from theory.claims import CheckResult
-from theory.eos import HOVER_TOL
+from momentumlab.empirics.checks import attach
+from momentumlab.empirics.eos import cached_run, settings
+from momentumlab.theory.claims import CheckResult
+from momentumlab.theory.eos import HOVER_TOL
 
 __all__ = ["eos_check"]
 

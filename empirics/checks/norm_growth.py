@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from empirics.backend import TORCH, resolve_device, seed_everything
-from empirics.checks import attach
-from empirics.data import digits, minibatches
-from empirics.models import ScaleInvariantMLP
-from theory.claims import CheckResult, get_claim
-from theory.norm_growth import great_circle_residual, growth_ratio, lemma_norm_sq
-from theory.rules import get_rule, projection_masks, radial_projection
+from momentumlab.empirics.backend import TORCH, resolve_device, seed_everything
+from momentumlab.empirics.checks import attach
+from momentumlab.empirics.data import digits, minibatches
+from momentumlab.empirics.models import ScaleInvariantMLP
+from momentumlab.theory.claims import CheckResult, get_claim
+from momentumlab.theory.norm_growth import great_circle_residual, growth_ratio, lemma_norm_sq
+from momentumlab.theory.rules import get_rule, projection_masks, radial_projection
 
 __all__ = ["Trace", "toy_trace", "network_trace", "OPTIMIZERS", "IDENTITY_RTOL",
            "PAPER_TOY_NORMS"]

@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 
-from empirics.checks import attach
-from empirics.sweeps import PY_FLOAT, classify, growth_rate, simulate, sweep
-from theory.claims import CheckResult
-from theory.rules import get_rule
-from theory.stability import MODELS, analyse, get_model
+from momentumlab.empirics.checks import attach
+from momentumlab.empirics.sweeps import PY_FLOAT, classify, growth_rate, simulate, sweep
+from momentumlab.theory.claims import CheckResult
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.stability import MODELS, analyse, get_model
 
 __all__ = ["locate", "LINEAR_TOL", "linear_check", "vradam_check", "tam_check", "tam_cosine_phase"]
 
@@ -68,10 +68,19 @@ def _rel(measured, predicted) -> np.ndarray:
 
 
 def _result(predicted, measured, rows, tol, extra=None) -> CheckResult:
-    errors = [r["rel_error"] for r in rows]
-    err = float(np.max(errors)) if rows and np.all(np.isfinite(errors)) else math.inf
+    located = np.array([r["measured"] for r in rows], dtype=float)
+
+    def compare(prediction):
+        """Max relative error of the located thresholds against ``prediction`` (one per row)."""
+        errors = _rel(located, np.asarray(prediction, dtype=float))
+        err = float(np.max(errors)) if rows and np.all(np.isfinite(errors)) else math.inf
+        return err, bool(err <= tol)
+
+    prediction = np.array([r["predicted"] for r in rows], dtype=float)
+    err, passed = compare(prediction)
     details = {"rows": rows, "tolerance_kind": "relative, max over rows", **(extra or {})}
-    return CheckResult(predicted, measured, err, tol, bool(err <= tol), details)
+    return CheckResult(predicted, measured, err, tol, passed, details, compare=compare,
+                       prediction=prediction)
 
 
 def linear_check(name: str, device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:

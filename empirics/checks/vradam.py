@@ -12,12 +12,12 @@ import math
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from empirics.checks import attach
-from theory.claims import CheckResult
-from theory.ops import frozen_sqrt, numpy_ops
-from theory.rules import get_rule
-from theory.vradam import FEASIBLE as FEASIBLE_CASE
-from theory.vradam import (COUNTEREXAMPLE, B, adam_ratio_bound, el_system, feasible_rho2,
+from momentumlab.empirics.checks import attach
+from momentumlab.theory.claims import CheckResult
+from momentumlab.theory.ops import frozen_sqrt, numpy_ops
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.vradam import FEASIBLE as FEASIBLE_CASE
+from momentumlab.theory.vradam import (COUNTEREXAMPLE, B, adam_ratio_bound, el_system, feasible_rho2,
                            lyapunov_matrix, period2_orbit, period2_radius, switched_matrix)
 
 __all__ = ["energy_drift", "orbit_grid", "run_vr", "ODE_TOL", "ORBIT_TOL", "KAPPA"]

@@ -3,10 +3,10 @@
 Each class implements one update rule of :mod:`theory.rules` (``vradam``,
 ``adamp``, ``sgdp``, ``tam``, ``adatam``) and is tested against it in float64.
 """
-from empirics.optim._base import NONFINITE_POLICIES, MomentumlabOptimizer, NonFiniteGradientError
-from empirics.optim.adamp import SGDP, AdamP
-from empirics.optim.tam import TAM, AdaTAM
-from empirics.optim.vradam import VRAdam
+from momentumlab.empirics.optim._base import NONFINITE_POLICIES, MomentumlabOptimizer, NonFiniteGradientError
+from momentumlab.empirics.optim.adamp import SGDP, AdamP
+from momentumlab.empirics.optim.tam import TAM, AdaTAM
+from momentumlab.empirics.optim.vradam import VRAdam
 
 __all__ = ["VRAdam", "AdamP", "SGDP", "TAM", "AdaTAM", "MomentumlabOptimizer",
            "NonFiniteGradientError", "NONFINITE_POLICIES", "OPTIMIZERS", "RULE_NAMES"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
+from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                   check_betas, check_flag, check_real)
 
 __all__ = ["AdamP", "SGDP"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, check_betas,
+from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, check_betas,
                                   check_choice, check_flag, check_real)
-from theory.rules import TAM_COS_FLOOR
+from momentumlab.theory.rules import TAM_COS_FLOOR
 
 __all__ = ["TAM", "AdaTAM"]
 

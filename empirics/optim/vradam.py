@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
+from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                   check_betas, check_choice, check_real)
 
 __all__ = ["VRAdam"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from empirics.backend import generator, resolve_device, torch_ops
+from momentumlab.empirics.backend import generator, resolve_device, torch_ops
 
 
 def test_auto_device_and_errors():

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from empirics.checks import load_claims
-from empirics.cli import main
-from theory.claims import REGISTRY, CheckResult, Claim, Derivation, register
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.cli import main
+from momentumlab.theory.claims import REGISTRY, CheckResult, Claim, Derivation, register
 
 load_claims()
 KEYS = {"id", "title", "source", "symbolic", "expression", "status", "predicted", "measured",

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from empirics.cli import main
-from empirics.eos import OPTIMIZERS, late_window, loss_oscillation, run_eos, settings
-from theory.eos import threshold
+from momentumlab.empirics.cli import main
+from momentumlab.empirics.eos import OPTIMIZERS, late_window, loss_oscillation, run_eos, settings
+from momentumlab.theory.eos import threshold
 
 KEYS = {"settings", "device", "loss", "eta", "norm_sq", "eval_step", "sharpness", "threshold",
         "matvecs", "seconds", "summary"}

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from empirics.cli import main
-from theory.stability import MODELS
+from momentumlab.empirics.cli import main
+from momentumlab.theory.stability import MODELS
 
 KEYS = {"optimizer", "hyperparameters", "threshold", "conditions", "x", "y", "symbolic_stable",
         "simulated", "agreement"}

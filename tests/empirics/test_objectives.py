@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
+from momentumlab.empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
 
 NAMES = list(OBJECTIVES)
 

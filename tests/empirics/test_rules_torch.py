@@ -6,8 +6,8 @@ Nesterov d = g + beta p, Adam's eps placement and bias correction).
 import pytest
 import torch
 
-from empirics.backend import TORCH
-from theory.rules import get_rule
+from momentumlab.empirics.backend import TORCH
+from momentumlab.theory.rules import get_rule
 
 SHAPES = [(), (5,), (4, 3), (3, 2, 3, 3)]
 CASES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from empirics.sharpness import (closure_hvp, flatten, functional_hvp, module_loss, top_eigenpairs,
+from momentumlab.empirics.sharpness import (closure_hvp, flatten, functional_hvp, module_loss, top_eigenpairs,
                                 top_eigenvalues, unflatten)
 
 RTOL = 1e-6

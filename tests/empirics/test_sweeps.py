@@ -8,11 +8,11 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from empirics.backend import TORCH
-from empirics.sweeps import (KAPPA, InlineExecutor, _sqrt, bench, classify, growth_rate,
+from momentumlab.empirics.backend import TORCH
+from momentumlab.empirics.sweeps import (KAPPA, InlineExecutor, _sqrt, bench, classify, growth_rate,
                              loop_simulate, simulate, sweep)
-from theory.rules import get_rule
-from theory.stability import MODELS, analyse, get_model
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.stability import MODELS, analyse, get_model
 
 LINEAR = ("gd", "heavy_ball", "ema_momentum", "nesterov", "nadam", "rmsprop", "adam", "tam")
 

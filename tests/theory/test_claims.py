@@ -2,8 +2,8 @@
 import pytest
 import sympy as sp
 
-import theory.norm_growth  # noqa: F401  (registers the adamp claims)
-from theory.claims import (REGISTRY, Claim, Derivation, Step, UnknownClaimError, get_claim,
+import momentumlab.theory.norm_growth  # noqa: F401  (registers the adamp claims)
+from momentumlab.theory.claims import (REGISTRY, Claim, Derivation, Step, UnknownClaimError, get_claim,
                            is_true, is_zero, select)
 
 

@@ -7,10 +7,10 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import theory.convergence as cv
-from theory.claims import get_claim
-from theory.ops import numpy_ops
-from theory.rules import get_rule
+import momentumlab.theory.convergence as cv
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.ops import numpy_ops
+from momentumlab.theory.rules import get_rule
 
 IDS = ("convergence.adam_bound", "convergence.vradam_bound", "convergence.rate")
 CONSTS = {"d": 11, "L": 8.0, "R": 4.2, "eps": 1e-8, "beta1": 0.9, "alpha0": 1.0, "delta": 0.6}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import norm_growth as ng
-from theory.claims import get_claim
+from momentumlab.theory import norm_growth as ng
+from momentumlab.theory.claims import get_claim
 
 ADAMP = ["adamp.lemma2.1", "adamp.lemma2.2", "adamp.corollary2.3", "adamp.lemmaA.1",
          "adamp.proposition3.1"]

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.norm_growth import great_circle_residual, lemma_norm_sq, projected_norm_sq
-from theory.ops import NUMPY
-from theory.rules import adamp_projection, get_rule, radial_projection
+from momentumlab.theory.norm_growth import great_circle_residual, lemma_norm_sq, projected_norm_sq
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import adamp_projection, get_rule, radial_projection
 
 RTOL = 1e-10  # float64 identities: round-off over <= 60 steps is ~1e-14
 

@@ -3,8 +3,8 @@ authors' SGDP buffer (``project_buffer``)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from theory.ops import NUMPY
-from theory.rules import get_rule, step_many
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import get_rule, step_many
 
 TAM, ADATAM, SGDP = get_rule("tam"), get_rule("adatam"), get_rule("sgdp")
 vec = st.lists(st.floats(-5, 5, allow_nan=False), min_size=5, max_size=5)

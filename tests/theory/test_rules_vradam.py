@@ -3,8 +3,8 @@ import numpy as np
 import sympy as sp
 from hypothesis import given, strategies as st
 
-from theory.ops import NUMPY, SYMPY_SCALAR
-from theory.rules import get_rule, step_many
+from momentumlab.theory.ops import NUMPY, SYMPY_SCALAR
+from momentumlab.theory.rules import get_rule, step_many
 
 RULE = get_rule("vradam")
 floats = st.floats(-3, 3, allow_nan=False)

@@ -7,7 +7,7 @@ import sympy as sp
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory.schur import (bilinear, hurwitz_determinant, is_schur_stable, jury_conditions_deg2,
+from momentumlab.theory.schur import (bilinear, hurwitz_determinant, is_schur_stable, jury_conditions_deg2,
                           jury_conditions_deg3, labelled_conditions, schur_conditions)
 
 z = sp.Symbol("z")

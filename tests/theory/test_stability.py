@@ -12,11 +12,11 @@ import sympy as sp
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory.claims import get_claim
-from theory.linearize import T, late_time, min_node, sqrt_containing
-from theory.ops import Ops, frozen_sqrt
-from theory.rules import get_rule
-from theory.stability import (H, MODELS, analyse, get_model, positivity_certificate,
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.linearize import T, late_time, min_node, sqrt_containing
+from momentumlab.theory.ops import Ops, frozen_sqrt
+from momentumlab.theory.rules import get_rule
+from momentumlab.theory.stability import (H, MODELS, analyse, get_model, positivity_certificate,
                               sqrt_only_on_second_moment)
 
 PY = Ops(name="py", sqrt=math.sqrt, abs=abs, minimum=min, maximum=max,

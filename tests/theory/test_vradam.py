@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import theory.vradam as vr
-from theory.claims import get_claim
-from theory.ops import NUMPY
-from theory.rules import get_rule
+import momentumlab.theory.vradam as vr
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import get_rule
 
 IDS = ["vradam.euler_lagrange", "vradam.period2_orbit", "vradam.update_bound", "vradam.lyapunov"]
 

@@ -6,13 +6,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirics.backend import torch_ops
-from empirics.checks import load_claims
-from empirics.checks.convergence import (COUNTEREXAMPLE, HYPER, QUICK_NS, bound_for, measure_curve,
+from momentumlab.empirics.backend import torch_ops
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.convergence import (COUNTEREXAMPLE, HYPER, QUICK_NS, bound_for, measure_curve,
                                          simulate, tau_draws)
-from empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
-from theory.claims import get_claim
-from theory.rules import get_rule
+from momentumlab.empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
+from momentumlab.theory.claims import get_claim
+from momentumlab.theory.rules import get_rule
 
 load_claims()
 

@@ -1,9 +1,9 @@
 """The edge-of-stability claims in quick mode (runs shared through the cache)."""
 import pytest
 
-from empirics.checks import load_claims
-from theory.claims import CheckResult, get_claim, select
-from theory.eos import HOVER_TOL
+from momentumlab.empirics.checks import load_claims
+from momentumlab.theory.claims import CheckResult, get_claim, select
+from momentumlab.theory.eos import HOVER_TOL
 
 load_claims()
 IDS = [c.id for c in select(["eos"])]
@@ -32,7 +32,7 @@ def test_quick_check(claim_id):
 
 
 def test_gated_run_summary_quick():
-    from empirics.checks.eos import GATED_BETA3, gated_run_summary
+    from momentumlab.empirics.checks.eos import GATED_BETA3, gated_run_summary
 
     g = gated_run_summary("cpu", 0, quick=True)
     assert g["beta3"] == GATED_BETA3

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from empirics.checks import load_claims
-from empirics.checks.norm_growth import IDENTITY_RTOL, network_trace, toy_trace
-from theory.claims import get_claim
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.norm_growth import IDENTITY_RTOL, network_trace, toy_trace
+from momentumlab.theory.claims import get_claim
 
 load_claims()
 ADAMP = ["adamp.lemma2.1", "adamp.lemma2.2", "adamp.corollary2.3", "adamp.lemmaA.1",

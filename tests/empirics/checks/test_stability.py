@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from empirics.checks import load_claims
-from empirics.checks.stability import LINEAR_TOL, _growing, _settings, locate, tam_cosine_phase
-from theory.claims import get_claim, select
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.stability import LINEAR_TOL, _growing, _settings, locate, tam_cosine_phase
+from momentumlab.theory.claims import get_claim, select
 
 load_claims()
 IDS = [c.id for c in select(["stability"])]

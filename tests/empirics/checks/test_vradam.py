@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from empirics.checks import load_claims
-from empirics.checks.vradam import (ODE_TOL, ORBIT_TOL, _isotropic, _vr_steps, energy_drift,
+from momentumlab.empirics.checks import load_claims
+from momentumlab.empirics.checks.vradam import (ODE_TOL, ORBIT_TOL, _isotropic, _vr_steps, energy_drift,
                                     orbit_grid, random_decrease)
-from theory.claims import get_claim, select
-from theory.vradam import lyapunov_matrix
+from momentumlab.theory.claims import get_claim, select
+from momentumlab.theory.vradam import lyapunov_matrix
 
 load_claims()
 IDS = [c.id for c in select(["vradam"])]

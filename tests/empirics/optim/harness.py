@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from empirics.optim import OPTIMIZERS, RULE_NAMES
-from theory.ops import NUMPY
-from theory.rules import get_rule, step_many
+from momentumlab.empirics.optim import OPTIMIZERS, RULE_NAMES
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import get_rule, step_many
 
 #: scalar, vector, matrix, conv kernel (and a (1, k) row, where both AdamP views coincide)
 SHAPES = [(), (7,), (6, 5), (4, 3, 3, 3), (1, 9)]

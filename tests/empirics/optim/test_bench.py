@@ -1,8 +1,8 @@
 """Smoke test of ``momentumlab bench optimizers`` (tiny size; the real figures are in benchmarks/)."""
 import json
 
-from empirics.bench import TARGETS, model_shapes
-from empirics.cli import main
+from momentumlab.empirics.bench import TARGETS, model_shapes
+from momentumlab.empirics.cli import main
 
 
 def test_model_shapes_mix_kernels_matrices_vectors_at_the_requested_size():

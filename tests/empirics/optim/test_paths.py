@@ -5,7 +5,7 @@ import io
 import pytest
 import torch
 
-from empirics.optim import OPTIMIZERS
+from momentumlab.empirics.optim import OPTIMIZERS
 from tests.empirics.optim.harness import (BASE_KW, SHAPES, clone_run, gradients, make_params,
                                           run_parity, set_grads, split_groups)
 

@@ -4,9 +4,9 @@
 import pytest
 import torch
 
-from empirics.optim import SGDP, TAM, AdamP, AdaTAM
-from empirics.backend import TORCH
-from theory.rules import projection_masks
+from momentumlab.empirics.optim import SGDP, TAM, AdamP, AdaTAM
+from momentumlab.empirics.backend import TORCH
+from momentumlab.theory.rules import projection_masks
 
 adamp_pkg = pytest.importorskip("adamp")
 po = pytest.importorskip("pytorch_optimizer")

@@ -3,7 +3,7 @@ an aligned one toward 1, an orthogonal one toward 1/2 (arXiv 2412.18790, Sec. 3)
 import pytest
 import torch
 
-from empirics.optim import TAM, AdaTAM
+from momentumlab.empirics.optim import TAM, AdaTAM
 
 
 def _damping_trace(cls, relation, steps=40, **kw):

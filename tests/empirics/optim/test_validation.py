@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from empirics.optim import OPTIMIZERS, NonFiniteGradientError
+from momentumlab.empirics.optim import OPTIMIZERS, NonFiniteGradientError
 from tests.empirics.optim.harness import BASE_KW, clone_run, gradients, make_params, set_grads
 
 NAMES = list(OPTIMIZERS)
