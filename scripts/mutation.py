@@ -150,6 +150,18 @@ class _Hook(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_loader(fullname, Loader(), origin=str(self.path))
 
 
+def _import_tree_package() -> None:
+    """Import ``momentumlab`` from *this* tree (src/momentumlab plus theory/ and empirics/ as
+    its subpackages), whatever an installed or editable copy says: the harness can then run
+    on a snapshot worktree with any environment that has the dependencies."""
+    init = ROOT / "src" / "momentumlab" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "momentumlab", init, submodule_search_locations=[str(init.parent), str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["momentumlab"] = module
+    spec.loader.exec_module(module)
+
+
 def _module_name(path: Path) -> str:
     rel = path.resolve().relative_to(ROOT).with_suffix("")
     return "momentumlab." + ".".join(rel.parts)
@@ -165,6 +177,8 @@ def run_one(name, path, source, tests, timeout) -> tuple[str, float]:
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             sys.meta_path.insert(0, _Hook(name, path, source))
+            _import_tree_package()
+            os.chdir(ROOT)
             import pytest
 
             code = pytest.main([*tests, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
@@ -214,10 +228,10 @@ def main(argv=None) -> int:
                                        args.timeout)
         print(f"  [{m.index:4d}] line {m.line:4d} {m.description:<34} {m.outcome} "
               f"({m.seconds:.1f} s)", flush=True)
+        if args.json:  # merge as we go: an interrupted run keeps what it measured
+            _merge(Path(args.json), args.module, args.tests, [m])
     killed = sum(m.outcome in ("killed", "timeout") for m in chosen)
     print(f"score {killed}/{len(chosen)}")
-    if args.json:
-        _merge(Path(args.json), args.module, args.tests, chosen)
     return 0
 
 
@@ -227,10 +241,32 @@ def _merge(out: Path, module: str, tests, chosen) -> None:
     runs = {m["key"]: m for m in entry.get("mutants", [])}
     for m in chosen:
         runs[m.key] = {"key": m.key, **asdict(m)}
-    entry.update(tests=list(tests), mutants=sorted(runs.values(), key=lambda r: r["index"]))
+    entry["tests"] = sorted(set(entry.get("tests", [])) | set(tests))
+    entry["mutants"] = sorted(runs.values(), key=lambda r: r["index"])
     entry.setdefault("equivalent", {})
+    summarise(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def summarise(data: dict) -> dict:
+    """Per module and in total: mutants run, killed (timeouts included), survivors explained as
+    equivalent, unexplained survivors, and the score killed / (run - equivalent)."""
+    total = {"run": 0, "killed": 0, "equivalent": 0, "unexplained": 0}
+    for entry in data["modules"].values():
+        runs, eq = entry["mutants"], entry.get("equivalent", {})
+        killed = sum(m["outcome"] in ("killed", "timeout") for m in runs)
+        survivors = [m["key"] for m in runs if m["outcome"] == "survived"]
+        explained = sum(k in eq for k in survivors)
+        s = {"run": len(runs), "killed": killed, "equivalent": explained,
+             "unexplained": len(survivors) - explained}
+        s["score"] = killed / max(1, s["run"] - explained)
+        entry["summary"] = s
+        for k in total:
+            total[k] += s[k]
+    total["score"] = total["killed"] / max(1, total["run"] - total["equivalent"])
+    data["summary"] = total
+    return data
 
 
 if __name__ == "__main__":
