@@ -403,7 +403,8 @@ def check_update_bound(device="cpu", seed=0, quick=True) -> CheckResult:
         C = prediction["C"]
         with np.errstate(divide="ignore", invalid="ignore"):
             exceeds = big > a0 * prediction["open"] * (1 + 1e-12)
-            consistent = bool(np.all(exceeds == (mmax > prediction["open"] / prediction["saturated"])))
+            s_star = np.float64(prediction["open"]) / np.float64(prediction["saturated"])
+            consistent = bool(np.all(exceeds == (mmax > s_star)))
         ok = (r - 1 <= 1e-12 and r > 0.99 and consistent and bool(exceeds.any())
               and 0.99 * C <= worst <= C * (1 + 1e-12) and rand_inf <= C)
         return r, ok, exceeds, consistent
