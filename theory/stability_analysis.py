@@ -266,9 +266,8 @@ def _vradam_divergence(an: Analysis, cap, sig) -> None:
     from momentumlab.theory.rules import vr_gate
 
     sy = an.model.symbols()
-    b3, a1, G = sy["beta3"], sy["alpha1"], sy["G"]
-    a0, N, r = sp.Symbol("alpha0", positive=True), sp.Symbol("N", nonnegative=True), \
-        sp.Symbol("r", nonnegative=True)
+    a1, G = sy["alpha1"], sy["G"]
+    a0, r = sp.Symbol("alpha0", positive=True), sp.Symbol("r", nonnegative=True)
     b3p = sp.Symbol("beta3", positive=True)
     sat = vr_gate(a0, (a1 + r) / b3p, {"beta3": b3p, "alpha1": a1}, SYMPY_SCALAR) - a0 / (1 + a1)
     an.steps.append(Step("saturated branch: where beta3 ||m_t||^2 = alpha1 + r >= alpha1 the rule's "

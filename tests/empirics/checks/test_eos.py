@@ -11,7 +11,7 @@ import math
 import pytest
 
 from momentumlab.empirics.checks import load_claims
-from momentumlab.empirics.checks.eos import eos_check, hover_errors, seeds_for, wilson
+from momentumlab.empirics.checks.eos import hover_errors, seeds_for, wilson
 from momentumlab.empirics.eos import run_eos, settings
 from momentumlab.theory.claims import get_claim, resolution, run_controls, select
 from momentumlab.theory.eos import HOVER_TOL
@@ -70,7 +70,7 @@ def test_wilson_interval_known_values():
 
 
 def test_divergence_is_a_result_with_its_step():
-    run = run_eos(settings("gd", lr=50.0, steps=40, n=64, width=8, eig_every=10))
+    run = run_eos(settings("gd", lr=1e3, steps=60, n=64, width=8, eig_every=10))
     s = run.summary()
     assert run.diverged and s["diverged_at"] == run.diverged_at == len(run.loss)
     assert s["measured_eta_times_S"] is None and s["hovers"] is False
