@@ -17,13 +17,19 @@ from momentumlab.theory.stability_display import LATEX, display_form
 from momentumlab.theory.stability_models import DOMAINS, MODELS, B, H, Model, Param, get_model
 
 __all__ = ["Param", "Model", "MODELS", "get_model", "Analysis", "analyse", "analyse_model", "H",
-           "B", "sqrt_only_on_second_moment", "display_form", "positivity_certificate",
+           "B", "threshold", "sqrt_only_on_second_moment", "display_form", "positivity_certificate",
            "classify_condition"]
+
+
+def threshold(name: str, **params) -> float | None:
+    """The derived threshold on ``eta*lambda`` of model ``name`` at ``params`` (defaults for the
+    rest), e.g. ``threshold("heavy_ball", beta=0.9) == 3.8``."""
+    return analyse(name).threshold_value(params)
 
 
 def _predict(name: str):
     def predict(**params):
-        return analyse(name).threshold_value(params)
+        return threshold(name, **params)
     return predict
 
 

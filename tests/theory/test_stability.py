@@ -170,3 +170,11 @@ def test_unknown_model_lists_known():
 def test_threshold_string_is_readable():
     assert str(analyse("ema_momentum").threshold_display) == "(2*beta + 2)/(1 - beta)"
     assert H.name == "eta_lambda"
+
+
+def test_threshold_function_is_reexported_with_the_split_modules():
+    from momentumlab.theory import stability, stability_analysis, stability_models
+
+    assert stability.analyse is stability_analysis.analyse
+    assert stability.get_model is stability_models.get_model
+    assert stability.threshold("heavy_ball", beta=0.5) == pytest.approx(3.0, rel=1e-12)
