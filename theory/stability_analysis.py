@@ -21,7 +21,8 @@ import sympy as sp
 
 from momentumlab.theory.claims import Derivation, Step, is_zero
 from momentumlab.theory.linearize import MU, T, characteristic_polynomial, linearize, one_step
-from momentumlab.theory.rules import get_rule
+from momentumlab.theory.ops import SYMPY_SCALAR
+from momentumlab.theory.rules import get_rule, vr_gate
 from momentumlab.theory.schur import labelled_conditions
 from momentumlab.theory.stability_certificates import (classify_condition, domain_substitution,
                                                        positivity_certificate)
@@ -262,9 +263,6 @@ def _vradam_saturation(an: Analysis) -> None:
 
 def _vradam_divergence(an: Analysis, cap, sig) -> None:
     """Past B(1 + alpha1) the gated rule itself diverges: an invariant saturated ray."""
-    from momentumlab.theory.ops import SYMPY_SCALAR
-    from momentumlab.theory.rules import vr_gate
-
     sy = an.model.symbols()
     a1, G = sy["alpha1"], sy["G"]
     a0, r = sp.Symbol("alpha0", positive=True), sp.Symbol("r", nonnegative=True)
