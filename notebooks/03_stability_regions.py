@@ -175,5 +175,6 @@ rep = show("tam", mode="running")
 # %%
 for c in [get_claim(f"stability.{n}") for n in ("gd", "heavy_ball", "ema_momentum", "nesterov",
                                                  "nadam", "rmsprop", "adam", "vradam", "tam")]:
-    assert c.derive().status == "proved"
-    print(f"{c.id:24s} {c.derive().status:8s} eta*lambda < {c.derive().expression}")
+    # VRAdam's divergence past B(1 + alpha1) uses two named lemmas (IVT, induction)
+    assert c.derive().status in ("proved", "proved from lemmas")
+    print(f"{c.id:24s} {c.derive().status:18s} eta*lambda < {c.derive().expression}")

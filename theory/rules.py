@@ -45,6 +45,8 @@ __all__ = [
     "adatam",
     "adatam_alignment",
     "vr_gate",
+    "second_moment",
+    "preconditioner",
     "defossez_adam",
     "vr_momentum",
 ]
@@ -83,16 +85,6 @@ class Rule:
 
     def __call__(self, w, g, state, hyper, ops):
         return self.step(w, g, state, hyper, ops)
-
-    def run(self, w, grad_fn, steps: int, ops: Ops, **hyper):
-        """Iterate ``steps`` times with ``g = grad_fn(w)``; returns the list of iterates."""
-        h = self.hyper(**hyper)
-        state = self.init(w, ops)
-        iterates = [w]
-        for _ in range(steps):
-            w, state = self.step(w, grad_fn(w), state, h, ops)
-            iterates.append(w)
-        return iterates
 
 
 def step_many(rule: Rule, ws, gs, states, hypers, ops: Ops, scopes=None):
@@ -261,10 +253,25 @@ def _adam_init(w, ops):
     return {"step": 0, "exp_avg": ops.zeros_like(w), "exp_avg_sq": ops.zeros_like(w)}
 
 
+def second_moment(v, g, b2):
+    """Adam's second moment ``v_t = b2 v_{t-1} + (1 - b2) g_t^2`` (Kingma & Ba 2015, Alg. 1;
+    RMSprop's ``square_avg`` with ``b2 = alpha``).  The one definition in ``theory``."""
+    return b2 * v + (1 - b2) * g * g
+
+
+def preconditioner(v, t, b2, eps, ops: Ops, bias_correction: bool = True):
+    """Adam's denominator ``sqrt(v_hat_t) + eps`` with ``v_hat_t = v_t/(1 - b2^t)``, written as
+    ``sqrt(v_t)/sqrt(1 - b2^t) + eps`` (PyTorch's order of operations); ``bias_correction=False``
+    gives ``sqrt(v_t) + eps``.  Kingma & Ba 2015, Alg. 1; Cohen et al. 2022 (arXiv 2207.14484)
+    call ``P = diag(sqrt(v_hat)) + eps`` the preconditioner.  The one definition in ``theory``."""
+    root = ops.sqrt(v)
+    return (root / (1 - b2**t) ** 0.5 if bias_correction else root) + eps
+
+
 def _adam_moments(g, state, h):
     b1, b2 = h["betas"]
     m = b1 * state["exp_avg"] + (1 - b1) * g
-    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    v = second_moment(state["exp_avg_sq"], g, b2)
     return state["step"] + 1, m, v
 
 
@@ -272,7 +279,7 @@ def _adam_direction(lr, t, m, v, h, ops):
     """Bias-corrected Adam step ``(lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps)``, ``bc_i = 1 - b_i^t``
     (Kingma & Ba 2015, Alg. 1, with PyTorch's eps placement)."""
     b1, b2 = h["betas"]
-    return (lr / (1 - b1**t)) * m / (ops.sqrt(v) / (1 - b2**t) ** 0.5 + h["eps"])
+    return (lr / (1 - b1**t)) * m / preconditioner(v, t, b2, h["eps"], ops)
 
 
 def vr_gate(lr, kinetic, h, ops):
@@ -312,8 +319,8 @@ def adamp(w, g, state, h, ops):
     g = _signed(g, h)
     t, m, v = _adam_moments(g, state, h)
     b1, b2 = h["betas"]
-    bc1, bc2 = 1 - b1**t, 1 - b2**t
-    denom = ops.sqrt(v) / bc2**0.5 + h["eps"]
+    bc1 = 1 - b1**t
+    denom = preconditioner(v, t, b2, h["eps"], ops)
     perturb = (b1 * m + (1 - b1) * g) / denom if h["nesterov"] else m / denom
     perturb, factor = _projected_update(w, g, perturb, h, ops)
     if h["weight_decay"]:
@@ -350,8 +357,9 @@ def rmsprop(w, g, state, h, ops):
     g = _signed(g, h)
     if h["weight_decay"]:
         g = g + h["weight_decay"] * w
-    v = h["alpha"] * state["square_avg"] + (1 - h["alpha"]) * g * g
-    buf = h["momentum"] * state["momentum_buffer"] + g / (ops.sqrt(v) + h["eps"])
+    v = second_moment(state["square_avg"], g, h["alpha"])
+    buf = h["momentum"] * state["momentum_buffer"] + g / preconditioner(
+        v, None, h["alpha"], h["eps"], ops, bias_correction=False)
     return w - h["lr"] * buf, {"step": state["step"] + 1, "square_avg": v, "momentum_buffer": buf}
 
 
@@ -380,9 +388,8 @@ def nadam(w, g, state, h, ops):
     mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
     mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
     mu_product = state["mu_product"] * mu
-    m = b1 * state["exp_avg"] + (1 - b1) * g
-    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
-    denom = ops.sqrt(v / (1 - b2**t)) + h["eps"]
+    _, m, v = _adam_moments(g, state, h)
+    denom = preconditioner(v, t, b2, h["eps"], ops)
     w = w - h["lr"] * (1 - mu) / (1 - mu_product) * g / denom
     w = w - h["lr"] * mu_next / (1 - mu_product * mu_next) * m / denom
     return w, {"step": t, "mu_product": mu_product, "exp_avg": m, "exp_avg_sq": v}
@@ -499,11 +506,10 @@ def adatam(w, g, state, h, ops):
     b1, b2 = h["betas"]
     t = state["step"] + 1
     m = b1 * state["exp_avg"] + (h["eps"] + d) * g
-    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
-    root = ops.sqrt(v) / (1 - b2**t) ** 0.5 if h["bias_correction"] else ops.sqrt(v)
+    v = second_moment(state["exp_avg_sq"], g, b2)
     if h["weight_decay"]:
         w = w * (1 - h["lr"] * h["weight_decay"])
-    w = w - h["lr"] * m / (root + h["eps"])
+    w = w - h["lr"] * m / preconditioner(v, t, b2, h["eps"], ops, h["bias_correction"])
     return w, {"step": t, "exp_avg": m, "exp_avg_sq": v, "s_hat": s_hat}
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from momentumlab.empirics.checks import attach
 from momentumlab.empirics.sweeps import PY_FLOAT, classify, growth_rate, simulate, sweep
-from momentumlab.theory.claims import CheckResult
+from momentumlab.theory.claims import CheckResult, Control, get_claim
 from momentumlab.theory.rules import get_rule
 from momentumlab.theory.stability import MODELS, analyse, get_model
 
@@ -67,14 +67,16 @@ def _rel(measured, predicted) -> np.ndarray:
     return np.abs(np.asarray(measured) / np.asarray(predicted) - 1)
 
 
-def _result(predicted, measured, rows, tol, extra=None) -> CheckResult:
+def _result(predicted, measured, rows, tol, extra=None, also=True) -> CheckResult:
+    """Rows ``{"predicted", "measured", ...}`` judged by max relative error <= ``tol``;
+    ``also``: the rest of the verdict, a measured fact that does not depend on the prediction."""
     located = np.array([r["measured"] for r in rows], dtype=float)
 
     def compare(prediction):
         """Max relative error of the located thresholds against ``prediction`` (one per row)."""
         errors = _rel(located, np.asarray(prediction, dtype=float))
         err = float(np.max(errors)) if rows and np.all(np.isfinite(errors)) else math.inf
-        return err, bool(err <= tol)
+        return err, bool(err <= tol and also)
 
     prediction = np.array([r["predicted"] for r in rows], dtype=float)
     err, passed = compare(prediction)
@@ -133,12 +135,11 @@ def vradam_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult
                      "predicted": p2, "measured": float(m2), "rel_error": float(_rel(m2, p2))})
     between = _vradam_bounded(device, quick)
     head = rows[-1]
-    res = _result(head["predicted"], head["measured"], rows, NONLINEAR_TOL,
-                  {"steps": cfg["steps"], "alpha1": a1, "beta3": model.defaults()["beta3"],
-                   "bounded_between": between,
-                   "criteria": "lost: envelope rate > -1e-3; diverging: envelope rate > +1e-3"})
-    res.passed = res.passed and between["all_bounded"]
-    return res
+    return _result(head["predicted"], head["measured"], rows, NONLINEAR_TOL,
+                   {"steps": cfg["steps"], "alpha1": a1, "beta3": model.defaults()["beta3"],
+                    "bounded_between": between,
+                    "criteria": "lost: envelope rate > -1e-3; diverging: envelope rate > +1e-3"},
+                   also=between["all_bounded"])
 
 
 def _vradam_bounded(device, quick) -> dict:
@@ -206,19 +207,60 @@ def tam_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
     running = locate("tam", lambda r: classify(r) == 2, "beta", ys, device=device,
                      mode="running", lo=0.5, **{**cfg, "rounds": 2})
     head = next(r for r in rows if r["beta"] == 0.9 and r["d"] == 1.0)
-    res = _result(head["predicted"], head["measured"], rows, LINEAR_TOL, {
+    return _result(head["predicted"], head["measured"], rows, LINEAR_TOL, {
         "steps": cfg["steps"], "mode": "frozen (decay 1, s_hat = 2d - 1)",
         "cosine_phase": phases, "cosine_prediction_holds": cos_ok,
         "cosine_tam_divergence_from_w0_1": [
             {"beta": float(b), "first_diverging_eta_lambda": float(m),
              "fixed_d1_threshold": an.threshold_value({"beta": float(b), "d": 1.0})}
-            for b, m in zip(ys, running)]})
-    res.passed = res.passed and cos_ok
-    return res
+            for b, m in zip(ys, running)]}, also=cos_ok)
+
+
+def _row_params(row: dict) -> dict:
+    return {k: row[k] for k in ("beta", "d") if k in row} | (
+        {"G": 0.0 if row["kind"].startswith("fixed") else get_model("vradam").defaults()["alpha1"]}
+        if "kind" in row else {})
+
+
+def _formula_control(name: str, title: str, wrong):
+    """The claim's threshold with ``wrong(params) -> params or factor`` applied, per check row."""
+    an = analyse(name)
+
+    def fn(r):
+        out = []
+        for row in r.details["rows"]:
+            params, factor = wrong(_row_params(row))
+            out.append(an.threshold_value(params) * factor)
+        return np.array(out)
+
+    return Control(title, fn)
+
+
+def _controls(name: str) -> tuple:
+    """beta -> beta^2, and 2 + 2 beta -> 2 + beta in the numerator (rows with beta > 0 catch it)."""
+    if "beta" not in get_model(name).defaults():
+        return ()
+    return (_formula_control(name, "beta -> beta^2 in the threshold",
+                             lambda p: ({**p, "beta": p["beta"] ** 2}, 1.0)),
+            _formula_control(name, "2 + 2 beta -> 2 + beta (a wrong factor in B(beta))",
+                             lambda p: (p, (2 + p["beta"]) / (2 + 2 * p["beta"]))))
+
+
+QUANTITIES = ("predicted: the derived threshold on eta*lambda per row (beta, ...); measured: the "
+              "threshold located by simulating the rule (bisection on the envelope growth); "
+              "error: max relative difference over rows")
+PASS_RULE = {"vradam": "every row within 1e-2 (both G = 0 and G = alpha1 rows) and bounded motion "
+                       "(no convergence, no divergence) between B and B(1 + alpha1)",
+             "tam": "every (beta, d) row within 1e-3 and the cosine phase as predicted "
+                    "(cos = -1, s_hat = -1 + 2 gamma^t, phase length)"}
 
 
 def _attach_all() -> None:
     for name in MODELS:
+        claim = get_claim(f"stability.{name}")
+        claim.controls = _controls(name)
+        claim.quantities = QUANTITIES
+        claim.pass_rule = PASS_RULE.get(name, "every row within 1e-3 relative")
         if name == "vradam":
             attach("stability.vradam")(vradam_check)
         elif name == "tam":

@@ -3,7 +3,9 @@
 Every simulation runs the rules of :mod:`theory.rules` (``vr_momentum``, ``ema_momentum``,
 ``vradam`` with :func:`theory.ops.frozen_sqrt`) on numpy arrays batched over a grid
 (:func:`theory.ops.numpy_ops`, float64); the ODE is integrated with scipy.  Predictions come
-from the derived closed forms of :mod:`theory.vradam`, never from the simulation.
+from the derived closed forms of :mod:`theory.vradam`, never from the simulation, and each
+check's ``compare`` re-judges its measurement against another prediction (negative controls).
+The scipy LMI search (:func:`lyapunov_matrix`) lives here: ``theory`` is sympy and numpy.
 """
 from __future__ import annotations
 
@@ -13,16 +15,29 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from momentumlab.empirics.checks import attach
-from momentumlab.theory.claims import CheckResult
+from momentumlab.theory.claims import CheckResult, Control, get_claim
 from momentumlab.theory.ops import frozen_sqrt, numpy_ops
 from momentumlab.theory.rules import get_rule
 from momentumlab.theory.vradam import FEASIBLE as FEASIBLE_CASE
-from momentumlab.theory.vradam import (COUNTEREXAMPLE, B, adam_ratio_bound, el_system, feasible_rho2,
-                           lyapunov_matrix, period2_orbit, period2_radius, switched_matrix)
+from momentumlab.theory.vradam import (COUNTEREXAMPLE, B, adam_ratio_bound, effective_mass,
+                                       el_system, feasible_rho2, period2_orbit, period2_radius,
+                                       switched_matrix)
 
-__all__ = ["energy_drift", "orbit_grid", "run_vr", "ODE_TOL", "ORBIT_TOL", "KAPPA"]
+__all__ = ["energy_drift", "orbit_grid", "run_vr", "lyapunov_matrix", "fd_masses",
+           "rule_matrix", "ODE_TOL", "ORBIT_TOL", "KAPPA", "MASS_TOL"]
 
 OPS1 = numpy_ops(batch_dims=1)
+
+
+def _rel(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(np.asarray(a, float) / np.asarray(b, float) - 1)
+
+
+def _max(x) -> float:
+    """Max of an array; inf when empty or any entry is not finite (a check then fails)."""
+    x = np.asarray(x, float).ravel()
+    return float(np.max(x)) if x.size and np.all(np.isfinite(x)) else math.inf
 
 
 # ============================================================ 1. Euler-Lagrange
@@ -68,13 +83,49 @@ def _isotropic(along: bool):
     return lambda v1, v2, m, b3: (m + k * b3 * (v1 * v1 + v2 * v2)) * np.eye(2)
 
 
+#: sample points (m, beta3, v) of the effective-mass measurement
+MASS_POINTS = ((1.0, 1.0, (0.6, 0.8)), (1.5, 0.7, (0.3, -1.2)), (0.2, 5.0, (2.0, 1.0)),
+               (3.0, 0.1, (-0.05, 0.02)))
+#: second directional differences of the quartic T with Richardson extrapolation (step delta
+#: and delta/2) are exact up to round-off (T = 0): ~1e-16 |T| / delta^2 ~ 1e-12 here;
+#: tolerance 1e-9 relative.
+MASS_TOL = 1e-9
+
+
+def _kinetic(v, m, b3):
+    """The Lagrangian's kinetic term ``m|v|^2/2 + beta3 |v|^4/4`` (paper Eq. 3), in numpy."""
+    s = float(np.dot(v, v))
+    return m * s / 2 + b3 * s * s / 4
+
+
+def fd_masses(m, b3, v, delta=1e-2):
+    """``(along, across)``: second derivatives of the numpy kinetic term along ``v/|v|`` and
+    across it (Richardson-extrapolated central differences) -- a path to the effective masses
+    that does not use the sympy derivation."""
+    v = np.asarray(v, float)
+    e = v / np.linalg.norm(v)
+    u = np.array([-e[1], e[0]])
+
+    def second(d, dl):
+        return (_kinetic(v + dl * d, m, b3) - 2 * _kinetic(v, m, b3) + _kinetic(v - dl * d, m, b3)) / dl**2
+
+    def rich(d):
+        return (4 * second(d, delta / 2) - second(d, delta)) / 3
+
+    return rich(e), rich(u)
+
+
 @attach("vradam.euler_lagrange")
 def check_euler_lagrange(device="cpu", seed=0, quick=True) -> CheckResult:
-    """Integrate the derived ODE on quadratic, quartic and anisotropic V; energy (and angular
-    momentum for central V) must be conserved to ``ODE_TOL``.  Controls with a wrong (isotropic)
-    mass tensor must break a conservation law by more than 100x the tolerance, so the check
-    can tell the derived ODE from a wrong one."""
+    """Effective masses: the derived ``m + 3 beta3|v|^2`` (along) and ``m + beta3|v|^2``
+    (across) against finite differences of the numpy kinetic term, within ``MASS_TOL``.
+    Also integrate the derived ODE on quadratic, quartic and anisotropic V: energy (and
+    angular momentum for central V) conserved to ``ODE_TOL``; wrong (isotropic) mass tensors
+    must break a conservation law by more than 100x the tolerance."""
     T = 30.0 if quick else 150.0
+    measured = np.array([fd_masses(m, b3, v) for m, b3, v in MASS_POINTS])  # (points, 2)
+    pred = {"along": np.array([effective_mass(m, b3, np.linalg.norm(v))["along"] for m, b3, v in MASS_POINTS]),
+            "across": np.array([effective_mass(m, b3, np.linalg.norm(v))["across"] for m, b3, v in MASS_POINTS])}
     rows, controls = [], []
     for name in POTENTIALS:
         for b3 in (0.5, 2.0):
@@ -84,12 +135,23 @@ def check_euler_lagrange(device="cpu", seed=0, quick=True) -> CheckResult:
             d = energy_drift(name, 1.0, 2.0, T, _isotropic(along))
             controls.append({"V": name, "mass": "isotropic " + ("m+3b3|v|^2" if along else "m+b3|v|^2"),
                              **d, "broken": max(v for k, v in d.items() if k.endswith("drift")) > 100 * ODE_TOL})
-    err = max(max(r["energy_drift"], r.get("angular_momentum_drift", 0.0)) for r in rows)
-    ok = err <= ODE_TOL and all(c["broken"] for c in controls)
-    return CheckResult(0.0, err, err, ODE_TOL, bool(ok), {
-        "rows": rows, "controls_wrong_mass": controls, "T": T, "integrator": "DOP853 rtol 1e-11",
-        "tolerance_kind": "absolute, max relative drift of E (and J)",
-        "summary": "derived ODE conserves E and J; isotropic-mass controls do not"})
+    drift = max(max(r["energy_drift"], r.get("angular_momentum_drift", 0.0)) for r in rows)
+    conserved = drift <= ODE_TOL and all(c["broken"] for c in controls)
+
+    def compare(prediction):
+        err = _max(np.r_[_rel(measured[:, 0], prediction["along"]), _rel(measured[:, 1], prediction["across"])])
+        return err, bool(err <= MASS_TOL and conserved)
+
+    err, ok = compare(pred)
+    return CheckResult(float(pred["along"][0]), float(measured[0, 0]), err, MASS_TOL, ok, {
+        "masses": [{"m": m, "beta3": b3, "v": list(v), "along_fd": float(a), "across_fd": float(c),
+                    "along_derived": float(pa), "across_derived": float(pc)}
+                   for (m, b3, v), (a, c), pa, pc in zip(MASS_POINTS, measured, pred["along"], pred["across"])],
+        "ode_rows": rows, "ode_max_drift": drift, "ode_tol": ODE_TOL,
+        "controls_wrong_mass": controls, "T": T, "integrator": "DOP853 rtol 1e-11",
+        "tolerance_kind": "relative, max over sample points of the effective masses",
+        "summary": "derived masses match finite differences; the derived ODE conserves E and J; "
+                   "isotropic-mass ODEs do not"}, compare=compare, prediction=pred)
 
 
 # ============================================================ 2. period-2 orbit
@@ -124,9 +186,13 @@ KAPPA = 28.0
 ORBIT_TOL = 1e-6
 
 
-def orbit_grid(beta1, ratios, steps, alpha1=10.0, beta3=1.0, lam=1.0, start="orbit"):
-    """Simulate from the predicted orbit (x(1+1e-3)) or from w0 = 1, m0 = 0; per ratio r:
-    relative deviation of (|w|, |m|) at the end from the predicted (|X|, V)."""
+def orbit_run(beta1, ratios, steps, alpha1=10.0, beta3=1.0, lam=1.0, start="orbit"):
+    """Simulate from the predicted orbit (x(1 +- 1e-3)) or from w0 = 1, m0 = 0.
+
+    Returns the predicted ``(X, V)`` and the measured end state: ``amp = (|w_N|, |m_N|)`` and
+    ``on_cycle``, True where the last two iterates are a period-2 pair (``w_N = -w_(N-1)``,
+    ``m_N = -m_(N-1)`` to 1e-9 relative, nonzero) -- decided from the iterates alone.
+    """
     ratios = np.asarray(ratios, float)
     a0 = ratios * B(beta1) / lam
     X, V, _ = period2_orbit(lam, a0, beta1, beta3, alpha1)
@@ -136,10 +202,18 @@ def orbit_grid(beta1, ratios, steps, alpha1=10.0, beta3=1.0, lam=1.0, start="orb
         w0, m0 = np.ones_like(ratios), np.zeros_like(ratios)
     (w1, m1), (w2, m2) = run_vr(a0, beta1, beta3, alpha1, w0, m0, steps, lam)
     with np.errstate(invalid="ignore"):
-        dev = np.maximum(np.abs(np.abs(w2) / X - 1), np.abs(np.abs(m2) / V - 1))
-        alternates = (np.sign(w1) != np.sign(w2)) & (np.sign(m1) != np.sign(m2))
-    dev = np.where(np.isfinite(dev) & alternates, dev, np.inf)
-    return X, V, dev
+        on = ((np.abs(w1 + w2) <= 1e-9 * np.abs(w2)) & (np.abs(m1 + m2) <= 1e-9 * np.abs(m2))
+              & (np.abs(w2) > 1e-12) & np.isfinite(w2) & np.isfinite(m2))
+    return X, V, np.abs(w2), np.abs(m2), on
+
+
+def orbit_grid(beta1, ratios, steps, alpha1=10.0, beta3=1.0, lam=1.0, start="orbit"):
+    """Per ratio r: relative deviation of the end state ``(|w|, |m|)`` from the predicted
+    ``(|X|, V)`` (``inf`` where the run did not end on a period-2 pair)."""
+    X, V, aw, am, on = orbit_run(beta1, ratios, steps, alpha1, beta3, lam, start)
+    with np.errstate(invalid="ignore"):
+        dev = np.maximum(_rel(aw, X), _rel(am, V))
+    return X, V, np.where(on & np.isfinite(dev), dev, np.inf)
 
 
 def _frozen_vradam_rows(steps):
@@ -161,51 +235,74 @@ def _frozen_vradam_rows(steps):
     return rows
 
 
+BETAS1 = (0.0, 0.5, 0.9)
+
+
 @attach("vradam.period2_orbit")
 def check_period2(device="cpu", seed=0, quick=True) -> CheckResult:
     """Long simulations from a 1e-3 perturbation of the predicted orbit over
-    r = alpha0 lambda/B in (1, 1 + alpha1], beta1 in {0, 0.5, 0.9}: the orbit is reached
-    (amplitude within ``ORBIT_TOL``) exactly where rho(J2) < 1 (1 < r < 2), outside the band
-    N|ln rho| < 2 KAPPA; the located edge of the attracting range is compared with r = 2.
+    r = alpha0 lambda/B in (1, 1 + alpha1], beta1 in {0, 0.5, 0.9}.  Measured from the iterates
+    alone: where the run ends on a period-2 pair, its amplitude, and the edge of that range.
+    Judged against a prediction ``{"edge_r", "X", "V"}``: amplitude within ``ORBIT_TOL`` on
+    every decided cell on a 2-cycle, edge within half a grid cell; the 2-cycle cells must be
+    the cells the derived rho(J2) < 1 calls attracting (outside the band N|ln rho| < 2 KAPPA).
     Also: frozen-P VRAdam's amplitude, and from w0 = 1 which r end on the orbit (basin)."""
     steps = 3000 if quick else 20000
     n = 100 if quick else 400
     cell = 10.0 / n
     ratios = 1.0 + cell * (np.arange(n) + 0.37)  # offset: no grid point on r = 2
-    rows, amp_err, agree, n_dec, edges = [], 0.0, 0, 0, []
-    for b1 in (0.0, 0.5, 0.9):
-        X, V, dev = orbit_grid(b1, ratios, steps)
+    edge_tol = cell / 4  # half a grid cell, relative to the edge r = 2
+    rows, agree, n_dec = [], 0, 0
+    pred = {"edge_r": np.full(len(BETAS1), 2.0), "X": [], "V": []}
+    meas = {"w": [], "m": [], "on": [], "decided": []}
+    for b1 in BETAS1:
+        X, V, aw, am, on = orbit_run(b1, ratios, steps)
         rho = period2_radius(ratios, b1)
         decided = steps * np.abs(np.log(rho)) / 2 >= KAPPA
-        pred = rho < 1
-        meas = dev <= ORBIT_TOL
         n_dec += int(decided.sum())
-        agree += int((pred == meas)[decided].sum())
-        if np.any(meas & decided):
-            amp_err = max(amp_err, float(np.max(dev[meas & decided])))
-        last = ratios[meas][-1] if meas.any() else np.nan
-        nxt = ratios[ratios > last][0] if np.any(ratios > last) else np.nan
-        edge = (last + nxt) / 2
-        edges.append(edge)
+        agree += int(((rho < 1) == on)[decided].sum())
+        pred["X"].append(X)
+        pred["V"].append(V)
+        for k, val in zip(("w", "m", "on", "decided"), (aw, am, on, decided)):
+            meas[k].append(val)
         _, _, dev0 = orbit_grid(b1, ratios, steps, start="w0=1")
-        basin = ratios[dev0 <= ORBIT_TOL]
-        rows.append({"beta1": b1, "measured_edge_r": edge, "predicted_edge_r": 2.0,
-                     "decided_cells": int(decided.sum()),
-                     "disagreeing_cells": int((pred != meas)[decided].sum()),
-                     "from_w0_1_reaches_orbit_for_r": _intervals(basin, ratios)})
+        rows.append({"beta1": b1, "decided_cells": int(decided.sum()),
+                     "disagreeing_cells": int(((rho < 1) != on)[decided].sum()),
+                     "from_w0_1_reaches_orbit_for_r": _intervals(ratios[dev0 <= ORBIT_TOL], ratios)})
+    pred["X"], pred["V"] = np.array(pred["X"]), np.array(pred["V"])
+    meas = {k: np.array(v) for k, v in meas.items()}
+    use = meas["on"] & meas["decided"]
+    edges = []
+    for on in meas["on"]:
+        last = ratios[on][-1] if on.any() else np.nan
+        nxt = ratios[ratios > last][0] if np.any(ratios > last) else np.nan
+        edges.append((last + nxt) / 2)
+    edges = np.array(edges)
     vr = _frozen_vradam_rows(steps)
-    edge_err = max(abs(e / 2.0 - 1) for e in edges)
-    edge_tol = cell / 4  # half a grid cell, relative to the edge r = 2
-    ok = (agree == n_dec and amp_err <= ORBIT_TOL and edge_err <= edge_tol
-          and all(r["agrees"] for r in vr))
-    return CheckResult(2.0, float(np.mean(edges)), edge_err, edge_tol, bool(ok), {
+    fixed_ok = agree == n_dec and all(r["agrees"] for r in vr)
+
+    def compare(prediction):
+        with np.errstate(invalid="ignore"):
+            amp = np.maximum(_rel(meas["w"], prediction["X"]), _rel(meas["m"], prediction["V"]))
+        amp_err = _max(amp[use])
+        edge_err = _max(_rel(edges, prediction["edge_r"]))
+        return edge_err, bool(edge_err <= edge_tol and amp_err <= ORBIT_TOL and fixed_ok)
+
+    edge_err, ok = compare(pred)
+    with np.errstate(invalid="ignore"):
+        amp_err = _max(np.maximum(_rel(meas["w"], pred["X"]), _rel(meas["m"], pred["V"]))[use])
+    for row, e in zip(rows, edges):
+        row.update(measured_edge_r=float(e), predicted_edge_r=2.0)
+    return CheckResult(2.0, float(np.mean(edges)), edge_err, edge_tol, ok, {
         "rows": rows, "amplitude_max_rel_dev": amp_err, "amplitude_tol": ORBIT_TOL,
         "agreement": f"{agree}/{n_dec} decided cells", "frozen_vradam": vr, "steps": steps,
-        "alpha1": 10.0, "beta3": 1.0,
-        "tolerance_kind": "relative error of the attracting edge r (half a grid cell)",
+        "alpha1": 10.0, "beta3": 1.0, "cells_on_2_cycle_used": int(use.sum()),
+        "tolerance_kind": "relative error of the attracting edge r (half a grid cell); amplitude "
+                          f"within {ORBIT_TOL:g} on every decided 2-cycle cell",
         "finding": "the orbit exists on 1 < r <= 1 + alpha1 but attracts only for 1 < r < 2, "
                    "whatever beta1; from w0 = 1 it is reached only on part of that range",
-        "summary": "orbit amplitude and attracting range 1 < alpha0 lambda/B < 2"})
+        "summary": "orbit amplitude and attracting range 1 < alpha0 lambda/B < 2"},
+        compare=compare, prediction=pred)
 
 
 def _intervals(vals, grid):
@@ -223,21 +320,26 @@ def _intervals(vals, grid):
 
 # ============================================================ 3. update bound
 def _vr_steps(w0, steps, alpha0=1.0, beta1=0.9, beta3=1.0, alpha1=10.0, lam=1.0, grads=None):
-    """Per row the max step ||dw|| and max of step / (alpha0 max(1/(2 sqrt b3), ||m||/(1+a1)))."""
+    """Batched ``rules.vr_momentum``: per row and step the step length ``||dw||`` and ``||m_t||``
+    (arrays ``(rows, steps)``)."""
     rule, ops = get_rule("vr_momentum"), OPS1
     w = np.array(w0, float)
     h = rule.hyper(lr=alpha0, momentum=beta1, beta3=beta3, alpha1=alpha1)
     st = {"momentum_buffer": np.zeros_like(w)}
-    big, ratio, mmax = np.zeros(len(w)), np.zeros(len(w)), np.zeros(len(w))
+    dws, nms = [], []
     for t in range(steps):
         g = lam * w if grads is None else grads[t]
         w1, st = rule.step(w, g, st, h, ops)
-        dw = np.sqrt(np.sum((w1 - w) ** 2, axis=1))
-        nm = np.sqrt(np.sum(st["momentum_buffer"] ** 2, axis=1))
-        bound = alpha0 * np.maximum(1 / (2 * math.sqrt(beta3)), nm / (1 + alpha1))
-        big, ratio, mmax = np.maximum(big, dw), np.maximum(ratio, dw / bound), np.maximum(mmax, nm)
+        dws.append(np.sqrt(np.sum((w1 - w) ** 2, axis=1)))
+        nms.append(np.sqrt(np.sum(st["momentum_buffer"] ** 2, axis=1)))
         w = w1
-    return big, ratio, mmax
+    return np.array(dws).T, np.array(nms).T
+
+
+def bound_ratio(dw, nm, alpha0, open_term, sat_factor):
+    """Per row ``max_t ||dw_t|| / (alpha0 max(open_term, ||m_t|| sat_factor))``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.max(dw / (alpha0 * np.maximum(open_term, nm * sat_factor)), axis=1)
 
 
 def _vradam_worst(beta1=0.9, beta2=0.999, steps=300, delta=1e-12):
@@ -273,45 +375,62 @@ def _vradam_random(seed, n=256, d=8, steps=400):
 @attach("vradam.update_bound")
 def check_update_bound(device="cpu", seed=0, quick=True) -> CheckResult:
     """Momentum-only: quadratic runs from w0 in [1e-2, 1e3] (d = 4) and random gradient
-    sequences; the derived bound alpha0 max(1/(2 sqrt b3), ||m||/(1+a1)) must hold to round-off
-    (1e-12) and be attained (max ratio > 0.99); alpha0/(2 sqrt b3) must be exceeded exactly
-    on the runs with max ||m_t|| > (1+a1)/(2 sqrt b3).  Full VRAdam: the extremal gradient
-    sequence must approach the derived C(b1, b2) (within 1%) and random runs stay below it."""
+    sequences.  Prediction ``{"open": 1/(2 sqrt b3), "saturated": 1/(1+a1), "C": C(b1, b2)}``
+    (from the derivation).  The bound alpha0 max(open, ||m|| saturated) must hold to round-off
+    (1e-12) and be attained (max ratio > 0.99); alpha0 open must be exceeded exactly on the runs
+    with max ||m_t|| > open/saturated.  Full VRAdam: the extremal gradient sequence must
+    approach alpha0 C (within 1%) and random runs stay below it."""
     rng = np.random.default_rng(seed)
     n, steps = (64, 300) if quick else (512, 2000)
     a0, b3, a1 = 1.0, 1.0, 10.0
     w0 = rng.normal(size=(n, 4)) * (10.0 ** rng.uniform(-2, 3, (n, 1)))
-    big, ratio, mmax = _vr_steps(w0, steps, a0, 0.9, b3, a1)
+    dw1, nm1 = _vr_steps(w0, steps, a0, 0.9, b3, a1)
     grads = rng.normal(size=(steps, n, 4)) * (10.0 ** rng.uniform(-2, 2, (1, n, 1)))
-    bigg, ratiog, mmaxg = _vr_steps(np.zeros((n, 4)), steps, a0, 0.9, b3, a1, grads=grads)
-    big, ratio, mmax = np.r_[big, bigg], np.r_[ratio, ratiog], np.r_[mmax, mmaxg]
-    paper = a0 / (2 * math.sqrt(b3))
-    s_star = (1 + a1) / (2 * math.sqrt(b3))
-    exceeds = big > paper * (1 + 1e-12)
-    predicted_exceed = mmax > s_star
-    consistent = bool(np.all(exceeds == predicted_exceed))
-    C = adam_ratio_bound(0.9, 0.999)
+    dw2, nm2 = _vr_steps(np.zeros((n, 4)), steps, a0, 0.9, b3, a1, grads=grads)
+    dw, nm = np.r_[dw1, dw2], np.r_[nm1, nm2]
+    big, mmax = dw.max(axis=1), nm.max(axis=1)
     worst = _vradam_worst(steps=300 if quick else 1000)
     rand_inf, rand_l2 = _vradam_random(seed, steps=200 if quick else 1000)
-    err = float(ratio.max() - 1)
-    ok = (err <= 1e-12 and ratio.max() > 0.99 and consistent and exceeds.any()
-          and 0.99 * C <= worst <= C * (1 + 1e-12) and rand_inf <= C)
-    return CheckResult(1.0, float(ratio.max()), max(err, 0.0), 1e-12, bool(ok), {
+    b = get_claim("vradam.update_bound")
+    big_m = 1e6  # far past saturation: the derived max picks its ||m||/(1 + alpha1) term
+    pred = {"open": float(b.predict(alpha0=1.0, beta3=b3, alpha1=a1)),
+            "saturated": float(b.predict(alpha0=1.0, beta3=b3, alpha1=a1, norm_m=big_m)) / big_m,
+            "C": float(adam_ratio_bound(0.9, 0.999))}
+
+    def judge(prediction):
+        ratio = bound_ratio(dw, nm, a0, prediction["open"], prediction["saturated"])
+        r = _max(ratio)
+        C = prediction["C"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            exceeds = big > a0 * prediction["open"] * (1 + 1e-12)
+            s_star = np.float64(prediction["open"]) / np.float64(prediction["saturated"])
+            consistent = bool(np.all(exceeds == (mmax > s_star)))
+        ok = (r - 1 <= 1e-12 and r > 0.99 and consistent and bool(exceeds.any())
+              and 0.99 * C <= worst <= C * (1 + 1e-12) and rand_inf <= C)
+        return r, ok, exceeds, consistent
+
+    def compare(prediction):
+        r, ok, *_ = judge(prediction)
+        return abs(r - 1), bool(ok)
+
+    r, ok, exceeds, consistent = judge(pred)
+    return CheckResult(1.0, r, abs(r - 1), 1e-12, bool(ok), {
         "paper_claim": "refuted: ||dw|| <= alpha0/(2 sqrt beta3) fails once the gate saturates",
         "runs": int(big.size), "runs_exceeding_paper_bound": int(exceeds.sum()),
-        "max_step": float(big.max()), "paper_bound": paper,
-        "exceed_iff_norm_m_above": s_star, "exceed_prediction_consistent": consistent,
-        "max_step_over_derived_bound": float(ratio.max()),
-        "full_vradam": {"C_derived": float(C), "extremal_sequence_max_step_over_alpha0": worst,
+        "max_step": float(big.max()), "paper_bound": a0 * pred["open"],
+        "exceed_iff_norm_m_above": pred["open"] / pred["saturated"],
+        "exceed_prediction_consistent": consistent,
+        "max_step_over_derived_bound": r,
+        "full_vradam": {"C_derived": pred["C"], "extremal_sequence_max_step_over_alpha0": worst,
                         "random_max_step_inf_over_alpha0": rand_inf,
                         "random_max_step_l2_over_alpha0_d8": rand_l2,
-                        "beta3_bound_alpha0_over_2sqrt_beta3": paper,
                         "note": "full VRAdam's step obeys ||dw||_inf <= alpha0 C(beta1, beta2) "
                                 "(late time, eps = 0), independent of beta3; it exceeds "
                                 "alpha0/(2 sqrt beta3) even with the gate open"},
-        "tolerance_kind": "absolute on max(step / derived bound) - 1",
+        "tolerance_kind": "absolute on |max(step / derived bound) - 1| (the bound is attained)",
         "summary": "derived bound alpha0 max(1/(2 sqrt b3), ||m||/(1+a1)) holds and is attained; "
-                   "the paper's alpha0/(2 sqrt b3) is exceeded whenever ||m_t|| > (1+a1)/(2 sqrt b3)"})
+                   "the paper's alpha0/(2 sqrt b3) is exceeded whenever ||m_t|| > (1+a1)/(2 sqrt b3)"},
+        compare=compare, prediction=pred)
 
 
 # ============================================================ 4. Lyapunov
@@ -336,19 +455,70 @@ def _switched_growth(beta1, hs, steps):
     return math.exp(float(np.mean(tail)))
 
 
+def _ema_step(z, hs, beta1):
+    """One step of ``rules.ema_momentum`` with ``lr = h`` per row on states ``z = (lam w, m)``
+    (``lam = 1``); numpy, batched over rows."""
+    rule = get_rule("ema_momentum")
+    w, m = z[:, :1], z[:, 1:]
+    w1, st = rule.step(w, w, {"momentum_buffer": m},
+                       rule.hyper(lr=np.asarray(hs, float).reshape(-1, 1), momentum=beta1), OPS1)
+    return np.concatenate([w1, st["momentum_buffer"]], axis=1)
+
+
+def rule_matrix(hv, beta1) -> np.ndarray:
+    """Iteration matrix of ``rules.ema_momentum`` at ``h = eta lam`` built by running the rule
+    on the two basis states (the map is linear): a path to ``A(h)`` that skips sympy."""
+    return _ema_step(np.eye(2), [hv, hv], beta1).T
+
+
 def random_decrease(P, beta1, h_lo, h_hi, n, steps, rng):
-    """Max over random gate/curvature sequences of V(z_t)/V(z_(t-1)), V = z^T P z (state (lam w, m))."""
+    """Max over random gate/curvature sequences of V(z_t)/V(z_(t-1)), V = z^T P z, simulated
+    with ``rules.ema_momentum`` (state (lam w, m), half the draws at the vertices)."""
     z = rng.normal(size=(n, 2))
     worst = 0.0
     for _ in range(steps):
         hs = rng.uniform(h_lo, h_hi, n)
         hs = np.where(rng.random(n) < 0.5, np.where(rng.random(n) < 0.5, h_lo, h_hi), hs)
-        A = switched_matrix(hs, beta1)
-        z1 = np.einsum("nij,nj->ni", A, z)
+        z1 = _ema_step(z, hs, beta1)
         V0, V1 = np.einsum("ni,ij,nj->n", z, P, z), np.einsum("ni,ij,nj->n", z1, P, z1)
         worst = max(worst, float(np.max(V1 / V0)))
         z = z1 / np.linalg.norm(z1, axis=1, keepdims=True)
     return worst
+
+
+def lyapunov_matrix(h_lo, h_hi, beta1, starts=6):
+    """Best common quadratic Lyapunov function for ``A(h)``, ``h in [h_lo, h_hi]`` (scipy).
+
+    Minimises ``max_vertex lambda_max(P^{-1/2} A^T P A P^{-1/2})`` over ``P = [[1, p], [p,
+    p^2 + e^q]]`` (every positive definite 2x2 matrix up to scale; the vertices suffice, see
+    ``vradam.lyapunov``) with Nelder-Mead from several starts.  Returns ``(P, rho2)``: a CQLF
+    with ``V(z_t) <= rho2 V(z_(t-1))`` exists iff ``rho2 < 1``.
+    """
+    from scipy.optimize import minimize
+
+    As = [switched_matrix(x, beta1) for x in (h_lo, h_hi)]
+
+    def P_of(p):
+        return np.array([[1.0, p[0]], [p[0], p[0] ** 2 + np.exp(p[1])]])
+
+    def worst(p):
+        P = P_of(p)
+        Li = np.linalg.inv(np.linalg.cholesky(P))
+        return max(np.linalg.eigvalsh(Li @ A.T @ P @ A @ Li.T).max() for A in As)
+
+    rng = np.random.default_rng(0)
+    x0s = [(0.0, 0.0)] + [tuple(rng.normal(0, 2, 2)) for _ in range(starts - 1)]
+    best = min((minimize(worst, x0, method="Nelder-Mead",
+                         options=dict(xatol=1e-10, fatol=1e-13, maxiter=4000)) for x0 in x0s),
+               key=lambda res: res.fun)
+    return P_of(best.x), float(best.fun)
+
+
+def _contraction(P, beta1, hs) -> float:
+    """``max_vertex lambda_max(A^T P A, P)`` with ``A`` from :func:`rule_matrix` (numpy)."""
+    Li = np.linalg.inv(np.linalg.cholesky(P))
+    return max(float(np.linalg.eigvalsh(Li @ rule_matrix(h, beta1).T @ P @ rule_matrix(h, beta1)
+                                        @ Li.T).max()) for h in hs)
 
 
 def closed_loop_persistent(beta1=0.9, frac=0.5, steps=5000, n=200):
@@ -366,45 +536,106 @@ def closed_loop_persistent(beta1=0.9, frac=0.5, steps=5000, n=200):
             "example_amplitude": [float(x) for x in np.abs(w2[keep][:3])]}
 
 
+#: relative tolerance of the Lyapunov measurements: float64 products of 2x2 matrices and
+#: their eigenvalues (errors ~1e-15) renormalised over 200 periods; the counterexample's
+#: subdominant mode is 20x smaller, so its growth estimate is exact to ~1e-12.
+LYAP_TOL = 1e-9
+
+
 @attach("vradam.lyapunov")
 def check_lyapunov(device="cpu", seed=0, quick=True) -> CheckResult:
-    """(1) Exact counterexample simulated with rules.ema_momentum: alternating gates
-    h = 36, 36/11 (beta1 = 0.9, alpha0 L = 36 < B = 38) grow by the predicted factor
-    |mu| = 4.2846 per period (relative tolerance 1e-9: the subdominant mode is 20x smaller,
-    renormalised run of 200 periods, mean of the last half).  (2) A feasible case (beta1 =
-    0.5, h in [2.4, 3.6]): the scipy LMI optimum rho2 must equal the exact (109 + 3 sqrt 209)/200
-    of P = [[1, 1], [1, 3]] to 1e-8 (Nelder-Mead tolerances 1e-13), and its P gives
-    V(z_t) <= rho2 V(z_(t-1)) on random gate sequences (tolerance 1e-9 for round-off).  (3) Past the condition (alpha0 L
-    = 1.05 B, constant gate alpha0) V grows.  (4) beta1 = 0.9 with the default alpha1 = 10:
-    no CQLF (best rho2 > 1)."""
+    """Prediction ``{"growth": |mu| of A(36) A(36/11) at beta1 = 0.9, "rho2": the exact
+    contraction of the feasible certificate P}`` from the sympy derivation.  Measured with
+    ``rules.ema_momentum`` alone: (1) the counterexample's growth per period (alternating gates
+    h = 36, 36/11, renormalised run of 200 periods, mean of the last half); (2) the contraction
+    of P at the two vertices with the rule's own iteration matrix (numpy eigenvalues), and the
+    worst V ratio over random gate sequences (must stay below the predicted rho2 < 1).  Within
+    ``LYAP_TOL``.  Also (reported, part of the verdict): past the condition (alpha0 L = 1.05 B,
+    constant gate) V grows; beta1 = 0 with P = diag(1, 1e-3) decreases; the scipy LMI search
+    finds no CQLF at beta1 = 0.9, alpha1 = 10."""
     rng = np.random.default_rng(seed)
     ce = {k: float(v) for k, v in COUNTEREXAMPLE.items()}
     A = switched_matrix(ce["h_hi"], ce["beta1"]) @ switched_matrix(ce["h_lo"], ce["beta1"])
-    pred = float(np.max(np.abs(np.linalg.eigvals(A))))
-    meas = _switched_growth(ce["beta1"], [ce["h_lo"], ce["h_hi"]], 200)
-    err = abs(meas / pred - 1)
-    P, rho2 = lyapunov_matrix(FEASIBLE["h_lo"], FEASIBLE["h_hi"], FEASIBLE["beta1"])
+    P = np.array(FEASIBLE_CASE["P"], dtype=float)
+    pred = {"growth": float(np.max(np.abs(np.linalg.eigvals(A)))), "rho2": float(feasible_rho2())}
+    growth = _switched_growth(ce["beta1"], [ce["h_lo"], ce["h_hi"]], 200)
+    rho2 = _contraction(P, FEASIBLE["beta1"], (FEASIBLE["h_lo"], FEASIBLE["h_hi"]))
     n, steps = (256, 100) if quick else (2048, 400)
     worst = random_decrease(P, FEASIBLE["beta1"], FEASIBLE["h_lo"], FEASIBLE["h_hi"], n, steps, rng)
     past = _switched_growth(0.9, [1.05 * B(0.9)], 200)
     _, rho2_default = lyapunov_matrix(38.0 * 0.99 / 11, 38.0 * 0.99, 0.9)
     b0_worst = random_decrease(np.diag([1.0, 1e-3]), 0.0, 0.1, 1.9, n, steps, rng)
-    rho2_exact = float(feasible_rho2())
-    ok = (err <= 1e-9 and abs(rho2 - rho2_exact) <= 1e-8 and worst <= rho2 * (1 + 1e-9) and past > 1
-          and rho2_default > 1 and b0_worst < 1)
-    return CheckResult(pred, meas, err, 1e-9, bool(ok), {
+    fixed_ok = past > 1 and rho2_default > 1 and b0_worst < 1
+
+    def compare(prediction):
+        err = max(float(_rel(growth, prediction["growth"])), float(_rel(rho2, prediction["rho2"])))
+        ok = (err <= LYAP_TOL and prediction["growth"] > 1 and 0 < prediction["rho2"] < 1
+              and worst <= prediction["rho2"] * (1 + LYAP_TOL) and fixed_ok)
+        return err, bool(ok)
+
+    err, ok = compare(pred)
+    return CheckResult(pred["growth"], growth, err, LYAP_TOL, ok, {
         "paper_claim": "refuted for beta1 > 0: alpha0 L < B(beta) does not give a CQLF (nor "
                        "stability) for every gate sequence",
         "counterexample": {"beta1": 0.9, "alpha0_L": 36, "alpha1": 10,
                            "gates": "alternate alpha0, alpha0/11",
-                           "predicted_growth_per_2_steps": pred, "measured": meas},
-        "feasible_case": {**FEASIBLE, "P_scipy": P.tolist(), "rho2_scipy": rho2,
-                          "rho2_exact_P_[[1,1],[1,3]]": rho2_exact,
-                          "max_V_ratio_random_sequences": worst, "sequences": n, "steps": steps},
+                           "predicted_growth_per_2_steps": pred["growth"], "measured": growth},
+        "feasible_case": {**FEASIBLE, "P": P.tolist(), "rho2_exact": pred["rho2"],
+                          "rho2_rule_matrices": rho2, "max_V_ratio_random_sequences": worst,
+                          "sequences": n, "steps": steps},
         "beta1_0_gd_P_diag_1_1e-3_h_in_[0.1,1.9]": b0_worst,
         "past_condition_growth_per_step_h_1.05B": past,
-        "beta1_0.9_alpha1_10_best_rho2": rho2_default,
+        "beta1_0.9_alpha1_10_best_rho2_scipy": rho2_default,
         "closed_loop_vr_momentum": closed_loop_persistent(steps=5000 if quick else 20000),
-        "tolerance_kind": "relative error of the growth factor of the counterexample",
-        "summary": "CQLF found where the two-vertex LMI is feasible; the paper's sufficient "
-                   "condition alpha0 L < B is refuted by an exact diverging gate sequence"})
+        "tolerance_kind": "relative, max of the counterexample's growth and the certificate's "
+                          "contraction",
+        "summary": "CQLF certified where the two-vertex LMI is feasible; the paper's sufficient "
+                   "condition alpha0 L < B is refuted by an exact diverging gate sequence"},
+        compare=compare, prediction=pred)
+
+
+# ============================================================ claim-specific negative controls
+def _with(p, **kw):
+    return {**p, **kw}
+
+
+def _masses_wrong_along(r):
+    """Along-mass m + 2 beta3 |v|^2 (a wrong factor 2 for 3)."""
+    p = r.prediction
+    return _with(p, along=(p["along"] + p["across"]) / 2)
+
+
+def _lyap_beta_squared(r):
+    """The derived matrices with beta1 -> beta1^2 (counterexample and certificate)."""
+    ce = {k: float(v) for k, v in COUNTEREXAMPLE.items()}
+    b = ce["beta1"] ** 2
+    A = switched_matrix(ce["h_hi"], b) @ switched_matrix(ce["h_lo"], b)
+    P = np.array(FEASIBLE_CASE["P"], dtype=float)
+    Li = np.linalg.inv(np.linalg.cholesky(P))
+    rho2 = max(float(np.linalg.eigvalsh(Li @ switched_matrix(h, FEASIBLE["beta1"] ** 2).T @ P
+                                        @ switched_matrix(h, FEASIBLE["beta1"] ** 2) @ Li.T).max())
+               for h in (FEASIBLE["h_lo"], FEASIBLE["h_hi"]))
+    return {"growth": float(np.max(np.abs(np.linalg.eigvals(A)))), "rho2": rho2}
+
+
+get_claim("vradam.euler_lagrange").controls = (
+    Control("transverse mass m + beta3|v|^2 used along v",
+            lambda r: _with(r.prediction, along=r.prediction["across"])),
+    Control("along mass m + 2 beta3|v|^2 (factor 2 for 3)", _masses_wrong_along),
+)
+get_claim("vradam.period2_orbit").controls = (
+    Control("amplitude V/sqrt(3), |X|/sqrt(3) (transverse mass)",
+            lambda r: _with(r.prediction, X=r.prediction["X"] / math.sqrt(3),
+                            V=r.prediction["V"] / math.sqrt(3))),
+    Control("attracting edge at the existence limit r = 1 + alpha1",
+            lambda r: _with(r.prediction, edge_r=np.full(len(BETAS1), 11.0))),
+)
+get_claim("vradam.update_bound").controls = (
+    Control("the paper's bound alpha0/(2 sqrt beta3) (no saturated term)",
+            lambda r: _with(r.prediction, saturated=0.0)),
+    Control("C(beta1, beta2) with beta1 -> beta1^2",
+            lambda r: _with(r.prediction, C=float(adam_ratio_bound(0.81, 0.999)))),
+)
+get_claim("vradam.lyapunov").controls = (
+    Control("beta1 -> beta1^2 in A(h)", _lyap_beta_squared),
+)

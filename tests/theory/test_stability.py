@@ -35,7 +35,9 @@ def test_every_issue_optimizer_has_a_claim():
 @pytest.mark.parametrize("name", NAMES)
 def test_derivation_is_proved(name):
     d = get_claim(f"stability.{name}").derive()
-    assert d.status == "proved", get_claim(f"stability.{name}").explain()
+    # VRAdam's divergence past B(1 + alpha1) uses the intermediate value theorem and induction
+    want = "proved from lemmas" if name == "vradam" else "proved"
+    assert d.status == want, get_claim(f"stability.{name}").explain()
     assert analyse(name).threshold is not None
 
 
@@ -168,3 +170,11 @@ def test_unknown_model_lists_known():
 def test_threshold_string_is_readable():
     assert str(analyse("ema_momentum").threshold_display) == "(2*beta + 2)/(1 - beta)"
     assert H.name == "eta_lambda"
+
+
+def test_threshold_function_is_reexported_with_the_split_modules():
+    from momentumlab.theory import stability, stability_analysis, stability_models
+
+    assert stability.analyse is stability_analysis.analyse
+    assert stability.get_model is stability_models.get_model
+    assert stability.threshold("heavy_ball", beta=0.5) == pytest.approx(3.0, rel=1e-12)

@@ -4,21 +4,29 @@ import pytest
 
 from momentumlab.empirics.checks import load_claims
 from momentumlab.empirics.checks.stability import LINEAR_TOL, _growing, _settings, locate, tam_cosine_phase
-from momentumlab.theory.claims import get_claim, select
+from momentumlab.theory.claims import get_claim, resolution, run_controls, select
 
 load_claims()
 IDS = [c.id for c in select(["stability"])]
 
 
+@pytest.fixture(scope="module")
+def results():
+    """Each check once (quick)."""
+    return {cid: get_claim(cid).check(device="cpu", seed=0, quick=True) for cid in IDS}
+
+
 @pytest.mark.parametrize("claim_id", IDS)
-def test_claim_passes_in_quick_mode(claim_id):
+def test_claim_passes_and_rejects_every_control(claim_id, results):
     claim = get_claim(claim_id)
-    assert claim.derive().status == "proved"
-    res = claim.check(device="cpu", seed=0, quick=True)
+    assert claim.derive().status == ("proved from lemmas" if claim_id == "stability.vradam" else "proved")
+    res = results[claim_id]
     assert res.passed, res.details
     assert res.error <= res.tolerance
-    if claim_id != "stability.vradam":  # VRAdam's headline is the saturated threshold (G = alpha1)
-        assert res.predicted == pytest.approx(claim.predict(), rel=1e-12)
+    outcomes = run_controls(claim.all_controls, res)
+    n_controls = 3 if claim_id == "stability.gd" else 5  # gd has no beta: no formula controls
+    assert len(outcomes) == n_controls and all(o.rejected for o in outcomes), outcomes
+    assert resolution(res) < 1
 
 
 def test_located_threshold_rejects_a_wrong_formula():
@@ -37,13 +45,13 @@ def test_tam_cosine_phase_prediction():
     assert out["phase_steps"] == out["predicted_phase_steps"] == 11
 
 
-def test_vradam_details_report_both_thresholds():
-    res = get_claim("stability.vradam").check(quick=True)
+def test_vradam_details_report_both_thresholds(results):
+    res = results["stability.vradam"]
     kinds = {r["kind"] for r in res.details["rows"]}
     assert len(kinds) == 2 and res.details["bounded_between"]["all_bounded"]
 
 
-def test_adam_running_details():
-    res = get_claim("stability.adam").check(quick=True)
+def test_adam_running_details(results):
+    res = results["stability.adam"]
     run = res.details["running_second_moment"]
     assert run["cells_past_threshold"] > 0 and run["diverged_past_threshold"] == 0
