@@ -37,7 +37,7 @@ def gd_result():
     return get_claim("eos.gd").check(device="cpu", seed=0, quick=True)
 
 
-def test_gd_passes_for_every_seed_and_rejects_its_controls(gd_result):
+def test_gd_passes_over_seeds_and_rejects_its_controls(gd_result):
     res = gd_result
     assert res.passed, res.details
     assert [s["seed"] for s in res.details["seeds"]] == seeds_for(0, True)
@@ -48,12 +48,16 @@ def test_gd_passes_for_every_seed_and_rejects_its_controls(gd_result):
 
 
 def test_compare_rejudges_against_the_given_threshold(gd_result):
-    """compare(c) applies the ±10% rule to the same per-seed measurements against c."""
-    meas = [s["measured_eta_times_S"] for s in gd_result.details["seeds"]]
-    lo, hi = min(meas), max(meas)
-    # a threshold that puts the highest (lowest) seed just past +10% (-10%) fails
-    assert gd_result.compare(hi / (1 + 1.01 * HOVER_TOL))[1] is False
-    assert gd_result.compare(lo / (1 - 1.01 * HOVER_TOL))[1] is False
+    """compare(c) applies the ±10% rule to the median over the same per-seed errors against c."""
+    meas = sorted(s["measured_eta_times_S"] for s in gd_result.details["seeds"])
+    mid = meas[len(meas) // 2]
+    # a threshold that puts the median seed just past +10% (-10%) fails: the seeds beyond it
+    # are further off, so at least half the per-seed errors exceed the tolerance
+    assert gd_result.compare(mid / (1 + 1.01 * HOVER_TOL))[1] is False
+    assert gd_result.compare(mid / (1 - 1.01 * HOVER_TOL))[1] is False
+    # and one just inside on both sides passes when the seeds agree to 1%
+    if meas[-1] / meas[0] < 1.01:
+        assert gd_result.compare(mid)[1] is True
     assert gd_result.compare(3.8)[1] is False  # heavy ball's threshold
 
 
