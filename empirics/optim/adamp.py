@@ -218,7 +218,7 @@ class AdamP(_Projected):
             if self._fused(b):
                 self._fused_step(b)
             else:
-                self._eager_step(b)
+                self._apply_in_float32(b, self._eager_step)
 
     def _fused_step(self, b: Bucket):
         """torch's fused AdamW kernel: on 1-D tensors it is AdamP's step; on the others it writes
@@ -328,20 +328,23 @@ class SGDP(_Projected):
 
     def _apply(self, buckets):
         for b in buckets:
-            h = b.group
-            mu = h["momentum"]
-            ps, gs = b.params, b.grads
-            bufs = [s["momentum_buffer"] for s in b.states]
-            sign = -1.0 if h["maximize"] else 1.0
-            torch._foreach_mul_(bufs, mu)
-            torch._foreach_add_(bufs, gs, alpha=sign * (1 - h["dampening"]))
-            if h["nesterov"]:
-                ds = self._scratch(ps)
-                for g, buf, d in zip(gs, bufs, ds):
-                    torch.mul(buf, mu, out=d)
-                    d.add_(g, alpha=sign)
-            else:
-                ds = bufs
-            decay = h["lr"] * h["weight_decay"] / (1 - mu)
-            in_place = h["project_buffer"] and not h["nesterov"]
-            self._project_and_step(h, ps, ds, [h["lr"]] * len(ps), b.extra["stats"], decay, in_place)
+            self._apply_in_float32(b, self._eager_step)
+
+    def _eager_step(self, b: Bucket):
+        h = b.group
+        mu = h["momentum"]
+        ps, gs = b.params, b.grads
+        bufs = [s["momentum_buffer"] for s in b.states]
+        sign = -1.0 if h["maximize"] else 1.0
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, gs, alpha=sign * (1 - h["dampening"]))
+        if h["nesterov"]:
+            ds = self._scratch(ps)
+            for g, buf, d in zip(gs, bufs, ds):
+                torch.mul(buf, mu, out=d)
+                d.add_(g, alpha=sign)
+        else:
+            ds = bufs
+        decay = h["lr"] * h["weight_decay"] / (1 - mu)
+        in_place = h["project_buffer"] and not h["nesterov"]
+        self._project_and_step(h, ps, ds, [h["lr"]] * len(ps), b.extra["stats"], decay, in_place)

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import torch
 
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, check_betas,
-                                  check_choice, check_flag, check_real)
+from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype,
+                                              check_betas, check_choice, check_flag, check_real,
+                                              scope_sums)
 from momentumlab.theory.rules import TAM_COS_FLOOR
 
 __all__ = ["TAM", "AdaTAM"]
 
 COSINE_SCOPES = ("tensor", "global")
-_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: torch's fused SGD kernel: float32 and float64 only.  For bfloat16 and float16 (torch 2.12.1,
+#: 2.13.0) it skips its vectorised blocks and corrupts the momentum buffer (garbage or NaN).
+_FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 class _Torque(MomentumlabOptimizer):
@@ -37,10 +40,15 @@ class _Torque(MomentumlabOptimizer):
         check_real(name, "weight_decay", group["weight_decay"])
         check_choice(name, "cosine_scope", group["cosine_scope"], COSINE_SCOPES)
 
+    @staticmethod
+    def _scope(b: Bucket):
+        return "global" if b.group["cosine_scope"] == "global" else None
+
     def _prepare(self, buckets):
-        """``(m.g, |m|^2, |g|^2)`` per tensor, summed over the cosine's scope; then ``s_hat`` and ``d``
+        """``(m.g, |m|^2, |g|^2)`` per tensor, summed over the cosine's scope in the canonical
+        order of :func:`scope_sums` (every path gets the same bits); then ``s_hat`` and ``d``
         for all tensors of a bucket at once (a few ops per bucket, not per tensor)."""
-        witnesses, shared = [], None
+        witnesses = []
         for b in buckets:
             acc = acc_dtype(b.dtype)
             parts = []
@@ -55,14 +63,12 @@ class _Torque(MomentumlabOptimizer):
                 terms[:, 0].neg_()
             b.extra["terms"] = terms
             witnesses.append(terms[:, 2])
-            if b.group["cosine_scope"] == "global":
-                total = terms.sum(0)
-                shared = total if shared is None else shared + total.to(shared.device, shared.dtype)
+        shared = scope_sums(buckets, "terms", self._scope)
         for b in buckets:
             h, acc = b.group, acc_dtype(b.dtype)
             terms = b.extra["terms"]
-            if h["cosine_scope"] == "global":
-                terms = shared.to(b.device, acc).expand_as(terms)
+            if self._scope(b) is not None:
+                terms = shared["global"].to(b.device, acc).expand_as(terms)
             dot, mm, gg = terms.unbind(1)
             s = dot / torch.clamp(torch.sqrt(mm) * torch.sqrt(gg), min=TAM_COS_FLOOR)
             s_hat = h["decay"] * torch.stack([st["s_hat"] for st in b.states]).to(acc) + (1 - h["decay"]) * s
@@ -105,8 +111,9 @@ class TAM(_Torque):
     ``torch.optim.SGD``; with uncorrelated gradients :math:`d \approx 1/2`, so
     TAM moves about half as far as SGD with momentum at the same ``lr``.
     ``state["s_hat"]`` holds :math:`\hat s_t` per tensor.
-    ``fused`` (default on the CPU): the momentum and parameter update run in
-    torch's fused SGD kernel, one call per tensor with dampening
+    ``fused`` (default on the CPU for float32 and float64; refused for bfloat16 and
+    float16, whose fused SGD kernel in torch 2.13 corrupts the momentum buffer):
+    the momentum and parameter update run in torch's fused SGD kernel, one call per tensor with dampening
     :math:`1 - (\epsilon + d_t)`, whose value is read from the CPU (no device
     to synchronise); on CUDA the ``torch._foreach_*`` path keeps :math:`d_t` on
     the device.  Extras as in :class:`AdamP`.
@@ -123,7 +130,8 @@ class TAM(_Torque):
         check_real("TAM", "momentum", group["momentum"], 0.0, 1.0, hi_open=True)
         if group["fused"] and any(p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES
                                   for p in group["params"]):
-            raise ValueError("TAM: fused=True needs floating-point parameters on the CPU")
+            raise ValueError("TAM: fused=True needs float32 or float64 parameters on the CPU (torch's "
+                             "fused SGD kernel corrupts bfloat16/float16 momentum); use fused=False")
 
     @staticmethod
     def _fused(b: Bucket) -> bool:
@@ -138,14 +146,17 @@ class TAM(_Torque):
 
     def _apply(self, buckets):
         for b in buckets:
-            h = b.group
             if self._fused(b):
                 self._fused_step(b)
-                continue
-            ms = self._damped_momentum(b, h["momentum"])
-            if h["weight_decay"]:
-                torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
-            torch._foreach_add_(b.params, ms, alpha=-h["lr"])
+            else:
+                self._apply_in_float32(b, self._eager_step)
+
+    def _eager_step(self, b: Bucket):
+        h = b.group
+        ms = self._damped_momentum(b, h["momentum"])
+        if h["weight_decay"]:
+            torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
+        torch._foreach_add_(b.params, ms, alpha=-h["lr"])
 
     @staticmethod
     def _fused_step(b: Bucket):
@@ -208,19 +219,24 @@ class AdaTAM(_Torque):
 
     def _apply(self, buckets):
         for b in buckets:
-            h = b.group
-            beta1, beta2 = h["betas"]
-            ms = self._damped_momentum(b, beta1)
-            vs = [s["exp_avg_sq"] for s in b.states]
-            torch._foreach_mul_(vs, beta2)
-            torch._foreach_addcmul_(vs, b.grads, b.grads, value=1 - beta2)
-            denoms = self._scratch(b.params)
-            for v, d, state in zip(vs, denoms, b.states):
-                state["step"] += 1
-                torch.sqrt(v, out=d)
-                if h["bias_correction"]:
-                    d.div_((1 - beta2 ** state["step"]) ** 0.5)
-            torch._foreach_add_(denoms, h["eps"])
-            if h["weight_decay"]:
-                torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
-            torch._foreach_addcdiv_(b.params, ms, denoms, value=-h["lr"])
+            self._apply_in_float32(b, self._eager_step)
+
+    def _eager_step(self, b: Bucket):
+        """A fast copy of :func:`theory.rules.adatam`'s update (persistent buffers), tested
+        against the rule in every dtype."""
+        h = b.group
+        beta1, beta2 = h["betas"]
+        ms = self._damped_momentum(b, beta1)
+        vs = [s["exp_avg_sq"] for s in b.states]
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, b.grads, b.grads, value=1 - beta2)
+        denoms = self._scratch(b.params)
+        for v, d, state in zip(vs, denoms, b.states):
+            state["step"] += 1
+            torch.sqrt(v, out=d)
+            if h["bias_correction"]:
+                d.div_((1 - beta2 ** state["step"]) ** 0.5)
+        torch._foreach_add_(denoms, h["eps"])
+        if h["weight_decay"]:
+            torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
+        torch._foreach_addcdiv_(b.params, ms, denoms, value=-h["lr"])

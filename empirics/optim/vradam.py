@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import replace
+
+from momentumlab.empirics.backend import TORCH
 from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
-                                  check_betas, check_choice, check_real)
+                                              check_betas, check_choice, check_real, scope_sums)
+from momentumlab.theory.rules import vr_gate
 
 __all__ = ["VRAdam"]
 
@@ -20,6 +24,16 @@ NORM_SCOPES = ("global", "group", "tensor")
 GATES = ("velocity", "gradient")
 _FUSED_DEVICES = ("cpu", "cuda")
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: torch's ops for the rule's gate; ``min(x, alpha1)`` as a clamp (no tensor made of alpha1)
+_GATE_OPS = replace(TORCH, minimum=lambda x, cap: torch.clamp(x, max=cap))
+
+
+def _default_fused(p: torch.Tensor) -> bool:
+    """torch's fused AdamW kernel by default: CPU in every float dtype; CUDA except float64,
+    whose kernel reads a tensor rate as float32 (the foreach path keeps eta in float64)."""
+    if p.device.type == "cpu":
+        return p.dtype in _FUSED_DTYPES
+    return p.device.type == "cuda" and p.dtype in _FUSED_DTYPES and p.dtype != torch.float64
 
 
 class VRAdam(MomentumlabOptimizer):
@@ -138,27 +152,26 @@ class VRAdam(MomentumlabOptimizer):
                 out.append(norm ** power)
         return out
 
+    @staticmethod
+    def _scope(b: Bucket):
+        scope = b.group["norm_scope"]
+        return None if scope == "tensor" else "global" if scope == "global" else b.group_index
+
     def _prepare(self, buckets):
-        """Penalty terms per tensor, summed over the norm's scope; then ``eta_t`` per scope."""
-        witnesses, sums = [], {}
+        """Penalty terms per tensor, summed over the norm's scope in the canonical order of
+        :func:`scope_sums` (so that every path gets the same bits); then ``eta_t`` per scope."""
+        witnesses = []
         for b in buckets:
             terms = torch.stack(self._penalty_terms(b))
             b.extra["terms"] = terms
             witnesses.append(terms)
-            scope = b.group["norm_scope"]
-            if scope != "tensor":
-                key = "global" if scope == "global" else b.group_index
-                total = terms.sum()
-                sums[key] = total if key not in sums else sums[key] + total.to(sums[key].device, sums[key].dtype)
+        sums = scope_sums(buckets, "terms", self._scope)
         for b in buckets:
-            h, scope, acc = b.group, b.group["norm_scope"], acc_dtype(b.dtype)
-            if scope == "tensor":
-                n = b.extra["terms"]
-            else:
-                n = sums["global" if scope == "global" else b.group_index].to(b.device, acc)
-            eta = h["lr"] / (1 + torch.clamp(h["beta3"] * n, max=h["alpha1"]))
+            key, acc = self._scope(b), acc_dtype(b.dtype)
+            n = b.extra["terms"] if key is None else sums[key].to(b.device, acc)
+            eta = vr_gate(b.group["lr"], n, b.group, _GATE_OPS)  # the rule's gate, on the device
             count = len(b.params)
-            if scope == "tensor":
+            if key is None:
                 b.extra["eta"], b.extra["norm_sq"] = list(eta.unbind()), list(n.unbind())
             else:
                 b.extra["eta"], b.extra["norm_sq"] = [eta] * count, [n] * count
@@ -169,7 +182,7 @@ class VRAdam(MomentumlabOptimizer):
     def _fused_ok(group, params) -> bool:
         flag = group["fused"]
         if flag is None:
-            return all(p.device.type in _FUSED_DEVICES and p.dtype in _FUSED_DTYPES for p in params)
+            return all(_default_fused(p) for p in params)
         return flag
 
     def _foreach(self, group, params) -> bool:
@@ -193,7 +206,7 @@ class VRAdam(MomentumlabOptimizer):
             if self._use_fused(b):
                 self._fused_step(b, steps)
             else:
-                self._eager_step(b, steps)
+                self._apply_in_float32(b, lambda b32: self._eager_step(b32, steps))
             for state, eta, n, pos in zip(b.states, b.extra["eta"], b.extra["norm_sq"], b.positions):
                 state["eta"], state["norm_sq"] = eta, n
                 per_group.setdefault(b.group_index, []).append((pos, eta, n))
@@ -213,6 +226,10 @@ class VRAdam(MomentumlabOptimizer):
         ms = [s["exp_avg"] for s in b.states]
         vs = [s["exp_avg_sq"] for s in b.states]
         etas = b.extra["eta"]
+        if b.device.type == "cuda":
+            # the CUDA kernel reads a tensor rate as float32 whatever the parameters' dtype (a
+            # float64 eta fails); the CPU kernel reads it with .item() (no device to wait for)
+            etas = [e.to(torch.float32) for e in etas] if etas[0].dtype != torch.float32 else etas
         if all(e is etas[0] for e in etas):
             torch._fused_adamw_(b.params, b.grads, ms, vs, [], steps, lr=etas[0], **kw)
         else:
@@ -221,6 +238,8 @@ class VRAdam(MomentumlabOptimizer):
                                     lr=etas[i], **kw)
 
     def _eager_step(self, b: Bucket, steps):
+        """The Adam part with the gated rate.  A fast copy of :func:`theory.rules._adam_direction`
+        (persistent buffers, no temporaries), tested against the rule in every dtype."""
         h = b.group
         beta1, beta2 = h["betas"]
         ps, gs = b.params, b.grads
