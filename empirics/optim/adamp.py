@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
+from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                   check_betas, check_flag, check_real)
 
 __all__ = ["AdamP", "SGDP"]
@@ -245,9 +245,15 @@ class AdamP(_Projected):
             torch._foreach_zero_(dirs)
             torch._fused_adamw_(dirs, pick(b.grads, proj), pick(ms, proj), pick(vs, proj), [],
                                 pick(steps, proj), lr=1.0, weight_decay=0.0, **kw)
-            # p (1 - lr wd r) - (lr/bc1) Pi(u) with u = -bc1 d: step -lr along d
-            self._project_and_step(h, params, dirs, [-h["lr"]] * len(proj),
-                                   pick(b.extra["stats"], proj), h["lr"] * h["weight_decay"])
+            # p (1 - lr wd r) - (lr/bc1) Pi(u) with u = -bc1 d: step -lr along d; in bfloat16 and
+            # float16 on float32 copies, so that the parameter is rounded once, not per factor
+            low = b.dtype in LOW_PRECISION
+            work = [p.to(torch.float32) for p in params] if low else params
+            self._project_and_step(h, work, [d.to(torch.float32) for d in dirs] if low else dirs,
+                                   [-h["lr"]] * len(proj), pick(b.extra["stats"], proj),
+                                   h["lr"] * h["weight_decay"])
+            if low:
+                torch._foreach_copy_(params, work)
 
     def _eager_step(self, b: Bucket):
         h = b.group

@@ -14,7 +14,7 @@ import torch
 from dataclasses import replace
 
 from momentumlab.empirics.backend import TORCH
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
+from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                               check_betas, check_choice, check_real, scope_sums)
 from momentumlab.theory.rules import vr_gate
 
@@ -132,11 +132,14 @@ class VRAdam(MomentumlabOptimizer):
         h = b.group
         beta1, power, acc = h["betas"][0], h["power"], acc_dtype(b.dtype)
         out = []
+        low = b.dtype in LOW_PRECISION  # m_t in float32, as the fused kernel computes it
         if h["gate"] == "velocity":
-            flat = self._flat_buffer(b.device, b.dtype, max(g.numel() for g in b.grads))
+            flat = self._flat_buffer(b.device, acc if low else b.dtype, max(g.numel() for g in b.grads))
         for m_prev, g in zip([s["exp_avg"] for s in b.states], b.grads):
             if h["gate"] == "velocity":
                 x = flat[:g.numel()].view(g.shape)
+                if low:
+                    m_prev, g = m_prev.to(acc), g.to(acc)
                 if h["maximize"]:
                     torch.mul(m_prev, beta1, out=x)
                     x.add_(g, alpha=-(1 - beta1))
