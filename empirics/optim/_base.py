@@ -35,6 +35,8 @@ from itertools import chain
 import torch
 from torch.optim import Optimizer
 
+from momentumlab.empirics.optim import cuda
+
 __all__ = ["MomentumlabOptimizer", "NonFiniteGradientError", "NONFINITE_POLICIES", "ordered_sum",
            "LOW_PRECISION"]
 
@@ -225,7 +227,27 @@ class MomentumlabOptimizer(Optimizer):
         raise NotImplementedError
 
     # ------------------------------------------------------------ buckets
+    @staticmethod
+    def _compiled(group, params) -> bool:
+        """The compiled CUDA path (:mod:`empirics.optim.cuda`): ``fused=True`` on devices it serves."""
+        return group["fused"] is True and bool(params) and all(cuda.available(p.device) for p in params)
+
+    def _hyper(self, b: Bucket, name: str) -> torch.Tensor:
+        """``b.group[name]`` as a 0-dim tensor on the bucket's device, kept between steps and
+        refilled (no host synchronisation) when a scheduler changes the value."""
+        value, acc = b.group[name], acc_dtype(b.dtype)
+        key = ("hyper", b.group_index, name, b.device, acc)
+        cached = self._buffers.get(key)
+        if cached is None:
+            cached = (value, torch.full((), value, dtype=acc, device=b.device))
+        elif cached[0] != value:
+            cached = (value, cached[1].fill_(value))
+        self._buffers[key] = cached
+        return cached[1]
+
     def _foreach(self, group, params) -> bool:
+        if self._compiled(group, params):
+            return True
         flag = group["foreach"]
         if flag is None:
             return all(p.device.type == "cuda" for p in params)

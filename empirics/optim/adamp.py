@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from momentumlab.empirics.optim import cuda
 from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                   check_betas, check_flag, check_real)
 
@@ -87,9 +88,57 @@ class _Projected(MomentumlabOptimizer):
         t0 = tensors[0]
         return self._flat_buffer(t0.device, t0.dtype, max(t.numel() for t in tensors), slot=2)
 
+    def _compiled_stats(self, b: Bucket, witnesses: list) -> None:
+        """Phase 1 of the compiled path: per row ``(g.w, |g|^2, |w|^2, w.u)`` in one read."""
+        h, acc = b.group, acc_dtype(b.dtype)
+        proj = [i for i, p in enumerate(b.params) if p.dim() > 1]
+        flat = [b.grads[i] for i, p in enumerate(b.params) if p.dim() <= 1]
+        b.extra["stats"], b.extra["wus"] = [None] * len(b.params), {}
+        if flat:
+            witnesses.extend(torch._foreach_norm(flat))
+        if not proj:
+            return
+        pick = lambda xs: [xs[i] for i in proj]  # noqa: E731
+        adam = isinstance(self, AdamP)
+        moment = "exp_avg" if adam else "momentum_buffer"
+        b1, b2 = h["betas"] if adam else (0.0, 0.0)
+        bc2 = self._bias_corrections(b, proj, 1, b2) if adam else [None] * len(proj)
+        stats = cuda.projection_stats(
+            pick(b.params), pick(b.grads), pick([s[moment] for s in b.states]),
+            pick([s.get("exp_avg_sq") for s in b.states]), bc2, "adamp" if adam else "sgdp",
+            b1, b2, h["eps"], -1.0 if h["maximize"] else 1.0, h["nesterov"],
+            h.get("momentum", 0.0), h.get("dampening", 0.0))
+        for i, st in zip(proj, stats):
+            gw, gg, ww, wu = st.unbind(1)
+            b.extra["stats"][i], b.extra["wus"][i] = (gw, gg, ww), wu
+            witnesses.append(gg)
+
+    @staticmethod
+    def _bias_corrections(b: Bucket, idx, ahead: int, beta: float) -> list:
+        """``1 - beta^(step + ahead)`` of the tensors ``idx`` as 0-dim device tensors (one copy)."""
+        vals = [1 - beta ** (b.states[i]["step"] + ahead) for i in idx]
+        return list(torch.tensor(vals, dtype=acc_dtype(b.dtype)).to(b.device, non_blocking=True).unbind())
+
+    def _compiled_projection(self, b: Bucket):
+        """Per tensor the row coefficients ``c`` (0-dim 0 where not projected) and decay factors."""
+        h, acc = b.group, acc_dtype(b.dtype)
+        proj = [i for i, st in enumerate(b.extra["stats"]) if st is not None]
+        zero, one = torch.zeros((), dtype=acc, device=b.device), torch.ones((), dtype=acc, device=b.device)
+        coefs, ratios = [zero] * len(b.params), [one] * len(b.params)
+        if proj:
+            ps = [b.params[i] for i in proj]
+            c, r = _projection([b.extra["stats"][i] for i in proj], [b.extra["wus"][i] for i in proj],
+                               ps, h["delta"], h["wd_ratio"], h["eps"], self._segments(ps, h["delta"], acc))
+            for i, ci, ri in zip(proj, c, r):
+                coefs[i], ratios[i] = ci, ri
+        return coefs, ratios
+
     def _prepare(self, buckets):
         witnesses = []
         for b in buckets:
+            if self._compiled(b.group, b.params):
+                self._compiled_stats(b, witnesses)
+                continue
             acc = acc_dtype(b.dtype)
             stats, flat = [], []
             scratch = self._row_scratch(b.params)
@@ -190,7 +239,7 @@ class AdamP(_Projected):
     def _validate_group(self, group):
         self._validate_projection(group)
         check_betas("AdamP", group["betas"])
-        if group["fused"] and (group["nesterov"] or any(
+        if group["fused"] and not self._compiled(group, group["params"]) and (group["nesterov"] or any(
                 p.device.type not in _FUSED_DEVICES or p.dtype not in _FUSED_DTYPES for p in group["params"])):
             raise ValueError("AdamP: fused=True needs nesterov=False and floating-point parameters "
                              "on CPU or CUDA")
@@ -215,10 +264,26 @@ class AdamP(_Projected):
 
     def _apply(self, buckets):
         for b in buckets:
-            if self._fused(b):
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            elif self._fused(b):
                 self._fused_step(b)
             else:
                 self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        beta1, beta2 = h["betas"]
+        everything = range(len(b.params))
+        bc1 = self._bias_corrections(b, everything, 1, beta1)
+        bc2 = self._bias_corrections(b, everything, 1, beta2)
+        for state in b.states:
+            state["step"] += 1
+        coefs, ratios = self._compiled_projection(b)
+        cuda.adamp_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                          [s["exp_avg_sq"] for s in b.states], bc1, bc2, coefs, ratios,
+                          self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,
+                          h["eps"], -1.0 if h["maximize"] else 1.0, h["nesterov"])
 
     def _fused_step(self, b: Bucket):
         """torch's fused AdamW kernel: on 1-D tensors it is AdamP's step; on the others it writes
@@ -322,9 +387,9 @@ class SGDP(_Projected):
 
     def _validate_group(self, group):
         self._validate_projection(group)
-        if group["fused"]:
-            raise ValueError("SGDP: fused=True is not available (no fused kernel fits SGDP); "
-                             "use foreach")
+        if group["fused"] and not self._compiled(group, group["params"]):
+            raise ValueError("SGDP: fused=True needs CUDA parameters with Triton (the compiled "
+                             "path; no torch fused kernel fits SGDP); use foreach")
         check_real("SGDP", "momentum", group["momentum"], 0.0, 1.0, hi_open=True)
         check_real("SGDP", "dampening", group["dampening"], 0.0, 1.0)
         check_flag("SGDP", "project_buffer", group["project_buffer"])
@@ -334,7 +399,19 @@ class SGDP(_Projected):
 
     def _apply(self, buckets):
         for b in buckets:
-            self._apply_in_float32(b, self._eager_step)
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            else:
+                self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        coefs, ratios = self._compiled_projection(b)
+        lr = self._hyper(b, "lr")
+        decay = lr * self._hyper(b, "weight_decay") / (1 - h["momentum"])
+        cuda.sgdp_update(b.params, b.grads, [s["momentum_buffer"] for s in b.states], coefs, ratios,
+                         lr, decay, h["momentum"], h["dampening"], -1.0 if h["maximize"] else 1.0,
+                         h["nesterov"], h["project_buffer"] and not h["nesterov"])
 
     def _eager_step(self, b: Bucket):
         h = b.group

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from momentumlab.empirics.optim import cuda
 from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype,
                                               check_betas, check_choice, check_flag, check_real,
                                               scope_sums)
@@ -50,6 +51,12 @@ class _Torque(MomentumlabOptimizer):
         for all tensors of a bucket at once (a few ops per bucket, not per tensor)."""
         witnesses = []
         for b in buckets:
+            if self._compiled(b.group, b.params):
+                sign = -1.0 if b.group["maximize"] else 1.0
+                terms = cuda.alignment_terms([s[self._moment] for s in b.states], b.grads, sign)
+                b.extra["terms"] = terms
+                witnesses.append(terms[:, 2])
+                continue
             acc = acc_dtype(b.dtype)
             parts = []
             for state, g in zip(b.states, b.grads):
@@ -128,14 +135,17 @@ class TAM(_Torque):
     def _validate_group(self, group):
         self._validate_common(group)
         check_real("TAM", "momentum", group["momentum"], 0.0, 1.0, hi_open=True)
-        if group["fused"] and any(p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES
-                                  for p in group["params"]):
+        if group["fused"] and not self._compiled(group, group["params"]) and any(
+                p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES for p in group["params"]):
             raise ValueError("TAM: fused=True needs float32 or float64 parameters on the CPU (torch's "
-                             "fused SGD kernel corrupts bfloat16/float16 momentum); use fused=False")
+                             "fused SGD kernel corrupts bfloat16/float16 momentum) or CUDA "
+                             "parameters with Triton; use fused=False")
 
     @staticmethod
     def _fused(b: Bucket) -> bool:
         flag, h = b.group["fused"], b.group
+        if b.device.type != "cpu":
+            return False
         if flag is None:
             flag = b.device.type == "cpu" and b.dtype in _FUSED_DTYPES
         return flag and h["momentum"] > 0
@@ -146,7 +156,14 @@ class TAM(_Torque):
 
     def _apply(self, buckets):
         for b in buckets:
-            if self._fused(b):
+            h = b.group
+            if self._compiled(h, b.params):
+                cuda.tam_update(b.params, b.grads, [s["momentum_buffer"] for s in b.states],
+                                b.extra["coef"], self._hyper(b, "lr"), self._hyper(b, "weight_decay"),
+                                h["momentum"], -1.0 if h["maximize"] else 1.0)
+                for state, s_hat in zip(b.states, b.extra["s_hat"]):
+                    state["s_hat"] = s_hat
+            elif self._fused(b):
                 self._fused_step(b)
             else:
                 self._apply_in_float32(b, self._eager_step)
@@ -205,9 +222,10 @@ class AdaTAM(_Torque):
 
     def _validate_group(self, group):
         self._validate_common(group)
-        if group["fused"]:
-            raise ValueError("AdaTAM: fused=True is not available (no fused kernel fits AdaTAM's "
-                             "damped first moment); use foreach")
+        if group["fused"] and not self._compiled(group, group["params"]):
+            raise ValueError("AdaTAM: fused=True needs CUDA parameters with Triton (the compiled "
+                             "path; no torch fused kernel fits AdaTAM's damped first moment); "
+                             "use foreach")
         check_betas("AdaTAM", group["betas"])
         check_flag("AdaTAM", "bias_correction", group["bias_correction"])
 
@@ -219,7 +237,24 @@ class AdaTAM(_Torque):
 
     def _apply(self, buckets):
         for b in buckets:
-            self._apply_in_float32(b, self._eager_step)
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            else:
+                self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        beta1, beta2 = h["betas"]
+        bc2 = []
+        for state, s_hat in zip(b.states, b.extra["s_hat"]):
+            state["step"] += 1
+            state["s_hat"] = s_hat
+            bc2.append(1 - beta2 ** state["step"] if h["bias_correction"] else 1.0)
+        bc2 = torch.tensor(bc2, dtype=acc_dtype(b.dtype)).to(b.device, non_blocking=True)
+        cuda.adatam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                           [s["exp_avg_sq"] for s in b.states], b.extra["coef"], bc2,
+                           self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,
+                           h["eps"], -1.0 if h["maximize"] else 1.0)
 
     def _eager_step(self, b: Bucket):
         """A fast copy of :func:`theory.rules.adatam`'s update (persistent buffers), tested

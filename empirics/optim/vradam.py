@@ -14,6 +14,7 @@ import torch
 from dataclasses import replace
 
 from momentumlab.empirics.backend import TORCH
+from momentumlab.empirics.optim import cuda
 from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                               check_betas, check_choice, check_real, scope_sums)
 from momentumlab.theory.rules import vr_gate
@@ -131,6 +132,10 @@ class VRAdam(MomentumlabOptimizer):
         """``sum |x|^p`` per tensor (x = m_t or g_t) without writing any state."""
         h = b.group
         beta1, power, acc = h["betas"][0], h["power"], acc_dtype(b.dtype)
+        if power == 2 and self._compiled(h, b.params):
+            sign = -1.0 if h["maximize"] else 1.0
+            ms = [s["exp_avg"] for s in b.states]
+            return list(cuda.vradam_terms(ms, b.grads, beta1, sign, h["gate"] == "velocity").unbind())
         out = []
         low = b.dtype in LOW_PRECISION  # m_t in float32, as the fused kernel computes it
         if h["gate"] == "velocity":
@@ -206,7 +211,13 @@ class VRAdam(MomentumlabOptimizer):
                     state["step"] = state["step"].to(p.device)
                 steps.append(state["step"])
             torch._foreach_add_(steps, 1)
-            if self._use_fused(b):
+            if self._compiled(b.group, b.params):
+                h = b.group
+                cuda.adam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                                 [s["exp_avg_sq"] for s in b.states], steps, b.extra["eta"],
+                                 self._hyper(b, "weight_decay"), *h["betas"], h["eps"],
+                                 -1.0 if h["maximize"] else 1.0)
+            elif self._use_fused(b):
                 self._fused_step(b, steps)
             else:
                 self._apply_in_float32(b, lambda b32: self._eager_step(b32, steps))

@@ -88,12 +88,18 @@ def _within(actual, expected, before, u, smallest_normal, what):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("name,path,options", CASES, ids=IDS)
 def test_one_step_equals_the_rule(name, path, options, dtype):
+    check_one_step(name, {**path, **options}, dtype)
+
+
+def check_one_step(name, kw, dtype, device="cpu", steps=8):
+    """``steps`` steps of the class, each compared with one float64 rule step from its state."""
     rule = get_rule(RULE_NAMES[name])
-    u, tiny = UNIT[dtype], torch.finfo(dtype).smallest_normal
-    params = make_params(dtype=dtype)
+    u = UNIT.get(dtype, 2.0 ** -24)  # float32: its unit roundoff
+    tiny = torch.finfo(dtype).smallest_normal
+    params = make_params(dtype=dtype, device=device)
     groups = [(slice(0, 3), {}), (slice(3, None), {"weight_decay": 0.0})]
-    opt = OPTIMIZERS[name](split_groups(params, groups), **{**BASE_KW[name], **path, **options})
-    for t in range(8):
+    opt = OPTIMIZERS[name](split_groups(params, groups), **{**BASE_KW[name], **kw})
+    for t in range(steps):
         grads = gradients(params, t)
         set_grads(opt, grads)
         ws, gs, states, hypers, scopes, where = [], [], [], [], [], []
