@@ -35,6 +35,7 @@ from itertools import chain
 import torch
 from torch.optim import Optimizer
 
+from momentumlab.empirics.backend import TORCH
 from momentumlab.empirics.optim import cuda
 
 __all__ = ["MomentumlabOptimizer", "NonFiniteGradientError", "NONFINITE_POLICIES", "ordered_sum",
@@ -43,6 +44,10 @@ __all__ = ["MomentumlabOptimizer", "NonFiniteGradientError", "NONFINITE_POLICIES
 NONFINITE_POLICIES = ("raise", "skip", "ignore")
 #: dtypes whose eager updates run in float32 (torch's fused kernels' "opmath")
 LOW_PRECISION = (torch.bfloat16, torch.float16)
+#: torch's ops for the rules' scalar algebra on device tensors (VRAdam's gate, TAM's damping):
+#: ``min``/``max`` with a python bound as a clamp, so no tensor is made of the bound
+DEVICE_OPS = replace(TORCH, minimum=lambda x, cap: torch.clamp(x, max=cap),
+                     maximum=lambda x, floor: torch.clamp(x, min=floor))
 
 
 class NonFiniteGradientError(FloatingPointError):

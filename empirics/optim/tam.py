@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 
 from momentumlab.empirics.optim import cuda
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype,
+from momentumlab.empirics.optim._base import (DEVICE_OPS, Bucket, MomentumlabOptimizer, acc_dtype,
                                               check_betas, check_choice, check_flag, check_real,
                                               scope_sums)
-from momentumlab.theory.rules import TAM_COS_FLOOR
+from momentumlab.theory.rules import _tam_damping
 
 __all__ = ["TAM", "AdaTAM"]
 
@@ -76,11 +76,11 @@ class _Torque(MomentumlabOptimizer):
             terms = b.extra["terms"]
             if self._scope(b) is not None:
                 terms = shared["global"].to(b.device, acc).expand_as(terms)
-            dot, mm, gg = terms.unbind(1)
-            s = dot / torch.clamp(torch.sqrt(mm) * torch.sqrt(gg), min=TAM_COS_FLOOR)
-            s_hat = h["decay"] * torch.stack([st["s_hat"] for st in b.states]).to(acc) + (1 - h["decay"]) * s
+            # the rule's cosine, EMA and damping, for all tensors of the bucket at once
+            s_hat, d = _tam_damping(terms.unbind(1), {"s_hat": torch.stack([st["s_hat"] for st in b.states]).to(acc)},
+                                    h, DEVICE_OPS)
             b.extra["s_hat"] = s_hat.unbind()
-            b.extra["coef"] = h["eps"] + (1 + s_hat) / 2
+            b.extra["coef"] = h["eps"] + d
         return witnesses
 
     def _init_common(self, p, state):

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from dataclasses import replace
-
-from momentumlab.empirics.backend import TORCH
 from momentumlab.empirics.optim import cuda
-from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
+from momentumlab.empirics.optim._base import (DEVICE_OPS, LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
                                               check_betas, check_choice, check_real, scope_sums)
 from momentumlab.theory.rules import vr_gate
 
@@ -25,8 +22,6 @@ NORM_SCOPES = ("global", "group", "tensor")
 GATES = ("velocity", "gradient")
 _FUSED_DEVICES = ("cpu", "cuda")
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-#: torch's ops for the rule's gate; ``min(x, alpha1)`` as a clamp (no tensor made of alpha1)
-_GATE_OPS = replace(TORCH, minimum=lambda x, cap: torch.clamp(x, max=cap))
 
 
 def _default_fused(p: torch.Tensor) -> bool:
@@ -177,7 +172,7 @@ class VRAdam(MomentumlabOptimizer):
         for b in buckets:
             key, acc = self._scope(b), acc_dtype(b.dtype)
             n = b.extra["terms"] if key is None else sums[key].to(b.device, acc)
-            eta = vr_gate(b.group["lr"], n, b.group, _GATE_OPS)  # the rule's gate, on the device
+            eta = vr_gate(b.group["lr"], n, b.group, DEVICE_OPS)  # the rule's gate, on the device
             count = len(b.params)
             if key is None:
                 b.extra["eta"], b.extra["norm_sq"] = list(eta.unbind()), list(n.unbind())
