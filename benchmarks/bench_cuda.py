@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     params = [torch.randn(s, generator=gen).to(dev).requires_grad_() for s in shapes]
     for p in params:  # the CPU benchmark's gradients: conv kernels' orthogonal to their rows
         p.grad = torch.randn(p.shape, generator=gen).to(dev)
-        _ = p.dim() == 4 and _orthogonal_rows(p.grad, p.detach())
+        if p.dim() == 4:
+            _orthogonal_rows(p.grad, p.detach())
     snapshot = [p.detach().clone() for p in params]
 
     makers = [("torch AdamW (fused)", "AdamW", None, lambda ps: torch.optim.AdamW(ps, lr=1e-3, fused=True)),

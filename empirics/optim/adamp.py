@@ -226,6 +226,12 @@ class AdamP(_Projected):
     kernel, run with rate 1 on a zeroed buffer, writes the Adam direction
     ``-u/(1 - beta1^t)`` and updates the moments in one pass; the projection then
     rescales rows.  ``fused=False`` computes the same with ``torch._foreach_*``.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -373,7 +379,13 @@ class SGDP(_Projected):
     ``False`` keeps the unprojected :math:`b_t` as in the paper's Algorithm 1.
     Extras as in :class:`AdamP`, except ``fused=True``, which is refused (the
     projection needs the new buffer before the parameter update, which no torch
-    fused kernel allows).
+    fused kernel allows) except on CUDA, where ``fused=True`` is the compiled path.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False,

@@ -124,6 +124,12 @@ class TAM(_Torque):
     :math:`1 - (\epsilon + d_t)`, whose value is read from the CPU (no device
     to synchronise); on CUDA the ``torch._foreach_*`` path keeps :math:`d_t` on
     the device.  Extras as in :class:`AdamP`.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, decay=0.9, eps=1e-8, weight_decay=0.0, *,
@@ -207,7 +213,13 @@ class AdaTAM(_Torque):
     first moment is not an average, so it is never corrected).  ``eps`` is
     used both in :math:`d_t` and in the denominator.  The decay (AdaTAMW) is
     decoupled.  Extras as in :class:`AdamP`, except ``fused=True``, which is
-    refused: no torch fused kernel fits the damped first moment.
+    refused on the CPU (no torch fused kernel fits the damped first moment).
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     _moment = "exp_avg"

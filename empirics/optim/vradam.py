@@ -75,15 +75,23 @@ class VRAdam(MomentumlabOptimizer):
     ``eta`` and ``norm_sq``.
 
     Speed: the norm is one reduction per tensor on the device, summed on the
-    device, and :math:`\eta_t` never leaves it.  With ``fused`` (default when
-    the tensors are float on CPU or CUDA) the Adam part is torch's fused AdamW
-    kernel driven with the tensor rate :math:`\eta_t`; ``fused=False`` uses
+    device in a fixed order, and :math:`\eta_t` never leaves it.  With ``fused``
+    (default on the CPU in every float dtype and on CUDA except float64) the Adam
+    part is torch's fused AdamW kernel driven with the tensor rate :math:`\eta_t`
+    (on CUDA as float32, the type its kernel reads; float64 CUDA parameters take
+    the foreach path by default, where :math:`\eta_t` stays float64); ``fused=False`` uses
     ``torch._foreach_*`` kernels (``foreach``, default on CUDA) or a loop over
     tensors.  ``maximize`` ascends; ``nonfinite`` is the policy for NaN/inf
     gradients (``"raise"``: :class:`NonFiniteGradientError` with nothing
     modified; ``"skip"``: the step is skipped and counted in
     ``skipped_steps``; ``"ignore"``: no check, no host synchronisation).
     Sparse gradients and complex parameters are refused.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), beta3=1.0, alpha1=10.0, eps=1e-8,
