@@ -59,11 +59,14 @@ fi
 # ---------------------------------------------------------------- tests
 # only the files that hold CUDA tests: others may need packages a bare machine lacks
 FILES=$(grep -rl --include='test_*.py' -e 'mark.cuda' tests | sort)
-XDIST=()
-if "$PY" -c "import xdist" >/dev/null 2>&1; then XDIST=(-n 4); fi  # compilation is CPU-bound
+EXTRA=()
+if "$PY" -c "import xdist" >/dev/null 2>&1; then EXTRA+=(-n 6); fi  # compilation is CPU-bound
+if ! "$PY" -c "import hypothesis" >/dev/null 2>&1; then
+    EXTRA+=(--noconftest)  # tests/conftest.py only sets hypothesis profiles, which CUDA tests need not
+fi
 say "CUDA tests: $(echo $FILES | tr '\n' ' ')"
 timeout "$TEST_BUDGET" "$PY" -m pytest -m cuda $FILES -q -p no:cacheprovider -o addopts="" -rfEs \
-    "${XDIST[@]}" --junitxml=benchmarks/gpu_check_junit.xml 2>&1 | tee -a "$LOG"
+    "${EXTRA[@]}" --junitxml=benchmarks/gpu_check_junit.xml 2>&1 | tee -a "$LOG"
 TESTS=${PIPESTATUS[0]}
 say "tests: exit status $TESTS (124: the budget ran out)"
 

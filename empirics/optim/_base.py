@@ -250,6 +250,15 @@ class MomentumlabOptimizer(Optimizer):
         self._buffers[key] = cached
         return cached[1]
 
+    @staticmethod
+    def _to_device(values: list, dtype, device) -> torch.Tensor:
+        """Host numbers (e.g. bias corrections of integer step counts) as one device tensor:
+        pinned and copied asynchronously on CUDA, so the step does not wait for the device."""
+        t = torch.tensor(values, dtype=dtype)
+        if device.type == "cuda":
+            t = t.pin_memory()
+        return t.to(device, non_blocking=True)
+
     def _foreach(self, group, params) -> bool:
         if self._compiled(group, params):
             return True

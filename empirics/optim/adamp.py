@@ -117,7 +117,7 @@ class _Projected(MomentumlabOptimizer):
     def _bias_corrections(b: Bucket, idx, ahead: int, beta: float) -> list:
         """``1 - beta^(step + ahead)`` of the tensors ``idx`` as 0-dim device tensors (one copy)."""
         vals = [1 - beta ** (b.states[i]["step"] + ahead) for i in idx]
-        return list(torch.tensor(vals, dtype=acc_dtype(b.dtype)).to(b.device, non_blocking=True).unbind())
+        return list(MomentumlabOptimizer._to_device(vals, acc_dtype(b.dtype), b.device).unbind())
 
     def _compiled_projection(self, b: Bucket):
         """Per tensor the row coefficients ``c`` (0-dim 0 where not projected) and decay factors."""

@@ -262,7 +262,7 @@ class AdaTAM(_Torque):
             state["step"] += 1
             state["s_hat"] = s_hat
             bc2.append(1 - beta2 ** state["step"] if h["bias_correction"] else 1.0)
-        bc2 = torch.tensor(bc2, dtype=acc_dtype(b.dtype)).to(b.device, non_blocking=True)
+        bc2 = self._to_device(bc2, acc_dtype(b.dtype), b.device)
         cuda.adatam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
                            [s["exp_avg_sq"] for s in b.states], b.extra["coef"], bc2,
                            self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,

@@ -10,7 +10,7 @@ import torch
 
 from momentumlab.empirics.optim import OPTIMIZERS, cuda
 from tests.empirics.optim.harness import BASE_KW, gradients, make_params, run_parity, set_grads
-from tests.empirics.optim.test_dtypes import check_one_step
+from tests.empirics.optim.test_dtypes import PATHS, check_one_step
 
 VARIANTS = {
     "VRAdam": [{"weight_decay": 0.1}, {"maximize": True, "norm_scope": "tensor"},
@@ -87,6 +87,17 @@ def test_cuda_compiled_equals_the_rule_float64(name, kw):
 def test_cuda_compiled_low_precision_equals_the_rule(name, dtype):
     pytest.importorskip("triton")
     check_one_step(name, {"fused": True, **VARIANTS[name][0]}, dtype, device="cuda", steps=4)
+
+
+@pytest.mark.cuda
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("name,path", [(n, p) for n in OPTIMIZERS for p in PATHS[n]],
+                         ids=lambda x: x if isinstance(x, str) else "-".join(f"{k}={v}" for k, v in x.items()) or "default")
+def test_cuda_every_path_low_precision_equals_the_rule(name, path, dtype):
+    """The CPU's bf16/fp16 test on CUDA: torch's CUDA fused kernels, foreach, for-loop and
+    (fused=True) the compiled path."""
+    check_one_step(name, {**path, **VARIANTS[name][0]}, dtype, device="cuda", steps=4)
 
 
 @pytest.mark.cuda
