@@ -138,21 +138,25 @@ def scope_sums(buckets, terms_key: str, scope_of) -> dict:
 
     ``scope_of(bucket)`` names the bucket's scope (``None``: not shared).  Rows are
     promoted to float64 when any tensor of the scope is float64, and gathered on the
-    device of the scope's first tensor.
+    device of the scope's first bucket; they are permuted only when the buckets' order
+    is not already the canonical one (mixed dtypes or devices in a group).
     """
-    rows: dict = {}
+    parts: dict = {}
     for b in buckets:
         key = scope_of(b)
-        if key is None:
-            continue
-        terms = b.extra[terms_key]
-        rows.setdefault(key, []).extend(((b.group_index, pos), terms[i]) for i, pos in enumerate(b.positions))
+        if key is not None:
+            parts.setdefault(key, []).append(b)
     sums = {}
-    for key, items in rows.items():
-        items.sort(key=lambda item: item[0])
-        first = items[0][1]
-        dtype = torch.float64 if any(t.dtype == torch.float64 for _, t in items) else first.dtype
-        sums[key] = ordered_sum(torch.stack([t.to(first.device, dtype) for _, t in items]))
+    for key, bs in parts.items():
+        dtype = torch.float64 if any(b.extra[terms_key].dtype == torch.float64 for b in bs) else \
+            bs[0].extra[terms_key].dtype
+        device = bs[0].extra[terms_key].device
+        rows = torch.cat([b.extra[terms_key].to(device, dtype) for b in bs])
+        where = [(b.group_index, pos) for b in bs for pos in b.positions]
+        order = sorted(range(len(where)), key=where.__getitem__)
+        if order != list(range(len(where))):
+            rows = rows[torch.tensor(order, device=device)]
+        sums[key] = ordered_sum(rows)
     return sums
 
 
@@ -165,7 +169,8 @@ def adam_moments_(ms, vs, gs, betas, maximize: bool) -> None:
     """In place, over tensor lists: ``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``.
 
     Adam's moments (Kingma & Ba 2015, Alg. 1) with ``g`` negated when ``maximize``
-    (the square is unchanged); shared by the eager paths of VRAdam and AdamP.
+    (the square is unchanged); shared by the eager paths of VRAdam and AdamP.  The fast
+    in-place copy of :func:`theory.rules._adam_moments`, tested against the rule.
     """
     beta1, beta2 = betas
     if maximize:

@@ -327,6 +327,8 @@ class AdamP(_Projected):
                 torch._foreach_copy_(params, work)
 
     def _eager_step(self, b: Bucket):
+        """The fast path of :func:`theory.rules.adamp` (its Adam direction and preconditioner in
+        persistent buffers), tested against the rule in every dtype."""
         h = b.group
         beta1, beta2 = h["betas"]
         ps, gs = b.params, b.grads
