@@ -41,7 +41,10 @@ COMPILE = True
 #: with "aot_eager": Dynamo and functionalisation without code generation)
 COMPILE_DEVICES = ("cuda",)
 BACKEND = "inductor"
-_RECOMPILE_LIMIT = 64
+_RECOMPILE_LIMIT = 256
+#: tensors per compiled call: long lists are cut into chunks, so that a graph stays small and
+#: chunks of the same ranks share one compiled graph (shapes are dynamic)
+CHUNK = 16
 
 
 @functools.cache
@@ -66,6 +69,10 @@ def _compiled(fn):
 
     @functools.wraps(fn)
     def run(*args, **kw):
+        n = len(args[0])
+        if n > CHUNK:  # every list argument of length n holds one entry per tensor
+            cut = lambda a, i: a[i:i + CHUNK] if isinstance(a, (list, tuple)) and len(a) == n else a  # noqa: E731
+            return _join([run(*(cut(a, i) for a in args), **kw) for i in range(0, n, CHUNK)])
         if not (COMPILE and args[0] and args[0][0].device.type in COMPILE_DEVICES):
             return fn(*args, **kw)
         if cache.get("backend") != BACKEND:
@@ -78,6 +85,15 @@ def _compiled(fn):
             cache["fn"], cache["backend"] = torch.compile(fn, dynamic=True, backend=BACKEND), BACKEND
         return cache["fn"](*map(_no_scalars, args), **kw)
     return run
+
+
+def _join(outs):
+    """The chunks' results as one: nothing, a concatenated tensor, or a concatenated list."""
+    if outs[0] is None:
+        return None
+    if torch.is_tensor(outs[0]):
+        return torch.cat(outs)
+    return [x for out in outs for x in out]
 
 
 def _no_scalars(arg):
@@ -136,7 +152,8 @@ def alignment_terms(ms, gs, sign: float):
 
 @_compiled
 def tam_update(ps, gs, ms, coefs, lr, wd, momentum: float, sign: float):
-    """``m <- beta m + c_i sign g``; ``p <- p (1 - lr wd) - lr m`` (``c_i = eps + d_i``)."""
+    """``m <- beta m + c_i sign g``; ``p <- p (1 - lr wd) - lr m`` (``c_i = eps + d_i``, a list of
+    0-dim tensors)."""
     for i, (p, g, m) in enumerate(zip(ps, gs, ms)):
         acc = _acc(p)
         mf = m.to(acc) * momentum + g.to(acc) * (coefs[i].to(acc) * sign)
@@ -148,7 +165,8 @@ def tam_update(ps, gs, ms, coefs, lr, wd, momentum: float, sign: float):
 def adatam_update(ps, gs, ms, vs, coefs, bc2s, lr, wd, beta1: float, beta2: float, eps: float,
                   sign: float):
     """``m <- b1 m + c_i sign g``, ``v <- b2 v + (1-b2) g^2``,
-    ``p <- p (1 - lr wd) - lr m / (sqrt(v / bc2_i) + eps)`` (``bc2_i = 1`` without correction)."""
+    ``p <- p (1 - lr wd) - lr m / (sqrt(v / bc2_i) + eps)`` (``bc2_i = 1`` without correction;
+    ``coefs`` and ``bc2s`` are lists of 0-dim tensors)."""
     for i, (p, g, m, v) in enumerate(zip(ps, gs, ms, vs)):
         acc = _acc(p)
         gf = g.to(acc)

@@ -165,7 +165,8 @@ class TAM(_Torque):
             h = b.group
             if self._compiled(h, b.params):
                 cuda.tam_update(b.params, b.grads, [s["momentum_buffer"] for s in b.states],
-                                b.extra["coef"], self._hyper(b, "lr"), self._hyper(b, "weight_decay"),
+                                list(b.extra["coef"].unbind()), self._hyper(b, "lr"),
+                                self._hyper(b, "weight_decay"),
                                 h["momentum"], -1.0 if h["maximize"] else 1.0)
                 for state, s_hat in zip(b.states, b.extra["s_hat"]):
                     state["s_hat"] = s_hat
@@ -264,7 +265,8 @@ class AdaTAM(_Torque):
             bc2.append(1 - beta2 ** state["step"] if h["bias_correction"] else 1.0)
         bc2 = self._to_device(bc2, acc_dtype(b.dtype), b.device)
         cuda.adatam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
-                           [s["exp_avg_sq"] for s in b.states], b.extra["coef"], bc2,
+                           [s["exp_avg_sq"] for s in b.states], list(b.extra["coef"].unbind()),
+                           list(bc2.unbind()),
                            self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,
                            h["eps"], -1.0 if h["maximize"] else 1.0)
 

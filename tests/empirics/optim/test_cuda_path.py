@@ -40,6 +40,14 @@ def test_compiled_path_functions_equal_the_rule_float64(on_cpu, name, kw):
     assert opt._compiled(opt.param_groups[0], opt.param_groups[0]["params"])
 
 
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_compiled_path_cuts_long_tensor_lists_into_chunks(on_cpu, monkeypatch, name):
+    """Chunks of 2 tensors (CUDA default 16): every per-tensor list is cut alike and the
+    statistics are joined in order."""
+    monkeypatch.setattr(cuda, "CHUNK", 2)
+    run_parity(name, steps=6, fused=True, **VARIANTS[name][-1])
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_compiled_path_functions_low_precision(on_cpu, name, dtype):
