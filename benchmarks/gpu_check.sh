@@ -39,7 +39,7 @@ fi
 importable() { "$PY" -c "import momentumlab.empirics.optim, pytest" >/dev/null 2>&1; }
 if ! importable; then
     say "installing the project"
-    timeout 30 "$PY" -m pip install -q -e ".[test]" >>"$LOG" 2>&1 \
+    timeout 30 "$PY" -m pip install -q --retries 0 --timeout 5 -e ".[test]" >>"$LOG" 2>&1 \
         || timeout 30 "$PY" -m pip install -q --no-deps --no-build-isolation -e . >>"$LOG" 2>&1 \
         || true
 fi
