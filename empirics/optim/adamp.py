@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 from momentumlab.empirics.optim import cuda
-from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
-                                  check_betas, check_flag, check_real)
+from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype,
+                                              adam_moments_, check_betas, check_flag, check_real)
 
 __all__ = ["AdamP", "SGDP"]
 
@@ -90,7 +90,7 @@ class _Projected(MomentumlabOptimizer):
 
     def _compiled_stats(self, b: Bucket, witnesses: list) -> None:
         """Phase 1 of the compiled path: per row ``(g.w, |g|^2, |w|^2, w.u)`` in one read."""
-        h, acc = b.group, acc_dtype(b.dtype)
+        h = b.group
         proj = [i for i, p in enumerate(b.params) if p.dim() > 1]
         flat = [b.grads[i] for i, p in enumerate(b.params) if p.dim() <= 1]
         b.extra["stats"], b.extra["wus"] = [None] * len(b.params), {}

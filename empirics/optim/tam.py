@@ -77,8 +77,8 @@ class _Torque(MomentumlabOptimizer):
             if self._scope(b) is not None:
                 terms = shared["global"].to(b.device, acc).expand_as(terms)
             # the rule's cosine, EMA and damping, for all tensors of the bucket at once
-            s_hat, d = _tam_damping(terms.unbind(1), {"s_hat": torch.stack([st["s_hat"] for st in b.states]).to(acc)},
-                                    h, DEVICE_OPS)
+            s_prev = {"s_hat": torch.stack([st["s_hat"] for st in b.states]).to(acc)}
+            s_hat, d = _tam_damping(terms.unbind(1), s_prev, h, DEVICE_OPS)
             b.extra["s_hat"] = s_hat.unbind()
             b.extra["coef"] = h["eps"] + d
         return witnesses

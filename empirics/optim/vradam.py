@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 
 from momentumlab.empirics.optim import cuda
-from momentumlab.empirics.optim._base import (DEVICE_OPS, LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
-                                              check_betas, check_choice, check_real, scope_sums)
+from momentumlab.empirics.optim._base import (DEVICE_OPS, LOW_PRECISION, Bucket, MomentumlabOptimizer,
+                                              acc_dtype, adam_moments_, check_betas, check_choice,
+                                              check_real, scope_sums)
 from momentumlab.theory.rules import vr_gate
 
 __all__ = ["VRAdam"]
