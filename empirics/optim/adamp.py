@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
-                                  check_betas, check_flag, check_real)
+from momentumlab.empirics.optim import cuda
+from momentumlab.empirics.optim._base import (LOW_PRECISION, Bucket, MomentumlabOptimizer, acc_dtype,
+                                              adam_moments_, check_betas, check_flag, check_real)
 
 __all__ = ["AdamP", "SGDP"]
 
@@ -87,9 +88,57 @@ class _Projected(MomentumlabOptimizer):
         t0 = tensors[0]
         return self._flat_buffer(t0.device, t0.dtype, max(t.numel() for t in tensors), slot=2)
 
+    def _compiled_stats(self, b: Bucket, witnesses: list) -> None:
+        """Phase 1 of the compiled path: per row ``(g.w, |g|^2, |w|^2, w.u)`` in one read."""
+        h = b.group
+        proj = [i for i, p in enumerate(b.params) if p.dim() > 1]
+        flat = [b.grads[i] for i, p in enumerate(b.params) if p.dim() <= 1]
+        b.extra["stats"], b.extra["wus"] = [None] * len(b.params), {}
+        if flat:
+            witnesses.extend(torch._foreach_norm(flat))
+        if not proj:
+            return
+        pick = lambda xs: [xs[i] for i in proj]  # noqa: E731
+        adam = isinstance(self, AdamP)
+        moment = "exp_avg" if adam else "momentum_buffer"
+        b1, b2 = h["betas"] if adam else (0.0, 0.0)
+        bc2 = self._bias_corrections(b, proj, 1, b2) if adam else [None] * len(proj)
+        stats = cuda.projection_stats(
+            pick(b.params), pick(b.grads), pick([s[moment] for s in b.states]),
+            pick([s.get("exp_avg_sq") for s in b.states]), bc2, "adamp" if adam else "sgdp",
+            b1, b2, h["eps"], -1.0 if h["maximize"] else 1.0, h["nesterov"],
+            h.get("momentum", 0.0), h.get("dampening", 0.0))
+        for i, st in zip(proj, stats):
+            gw, gg, ww, wu = st.unbind(1)
+            b.extra["stats"][i], b.extra["wus"][i] = (gw, gg, ww), wu
+            witnesses.append(gg)
+
+    @staticmethod
+    def _bias_corrections(b: Bucket, idx, ahead: int, beta: float) -> list:
+        """``1 - beta^(step + ahead)`` of the tensors ``idx`` as 0-dim device tensors (one copy)."""
+        vals = [1 - beta ** (b.states[i]["step"] + ahead) for i in idx]
+        return list(MomentumlabOptimizer._to_device(vals, acc_dtype(b.dtype), b.device).unbind())
+
+    def _compiled_projection(self, b: Bucket):
+        """Per tensor the row coefficients ``c`` (0-dim 0 where not projected) and decay factors."""
+        h, acc = b.group, acc_dtype(b.dtype)
+        proj = [i for i, st in enumerate(b.extra["stats"]) if st is not None]
+        zero, one = torch.zeros((), dtype=acc, device=b.device), torch.ones((), dtype=acc, device=b.device)
+        coefs, ratios = [zero] * len(b.params), [one] * len(b.params)
+        if proj:
+            ps = [b.params[i] for i in proj]
+            c, r = _projection([b.extra["stats"][i] for i in proj], [b.extra["wus"][i] for i in proj],
+                               ps, h["delta"], h["wd_ratio"], h["eps"], self._segments(ps, h["delta"], acc))
+            for i, ci, ri in zip(proj, c, r):
+                coefs[i], ratios[i] = ci, ri
+        return coefs, ratios
+
     def _prepare(self, buckets):
         witnesses = []
         for b in buckets:
+            if self._compiled(b.group, b.params):
+                self._compiled_stats(b, witnesses)
+                continue
             acc = acc_dtype(b.dtype)
             stats, flat = [], []
             scratch = self._row_scratch(b.params)
@@ -177,6 +226,12 @@ class AdamP(_Projected):
     kernel, run with rate 1 on a zeroed buffer, writes the Adam direction
     ``-u/(1 - beta1^t)`` and updates the moments in one pass; the projection then
     rescales rows.  ``fused=False`` computes the same with ``torch._foreach_*``.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -190,7 +245,7 @@ class AdamP(_Projected):
     def _validate_group(self, group):
         self._validate_projection(group)
         check_betas("AdamP", group["betas"])
-        if group["fused"] and (group["nesterov"] or any(
+        if group["fused"] and not self._compiled(group, group["params"]) and (group["nesterov"] or any(
                 p.device.type not in _FUSED_DEVICES or p.dtype not in _FUSED_DTYPES for p in group["params"])):
             raise ValueError("AdamP: fused=True needs nesterov=False and floating-point parameters "
                              "on CPU or CUDA")
@@ -215,10 +270,26 @@ class AdamP(_Projected):
 
     def _apply(self, buckets):
         for b in buckets:
-            if self._fused(b):
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            elif self._fused(b):
                 self._fused_step(b)
             else:
-                self._eager_step(b)
+                self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        beta1, beta2 = h["betas"]
+        everything = range(len(b.params))
+        bc1 = self._bias_corrections(b, everything, 1, beta1)
+        bc2 = self._bias_corrections(b, everything, 1, beta2)
+        for state in b.states:
+            state["step"] += 1
+        coefs, ratios = self._compiled_projection(b)
+        cuda.adamp_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                          [s["exp_avg_sq"] for s in b.states], bc1, bc2, coefs, ratios,
+                          self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,
+                          h["eps"], -1.0 if h["maximize"] else 1.0, h["nesterov"])
 
     def _fused_step(self, b: Bucket):
         """torch's fused AdamW kernel: on 1-D tensors it is AdamP's step; on the others it writes
@@ -245,11 +316,19 @@ class AdamP(_Projected):
             torch._foreach_zero_(dirs)
             torch._fused_adamw_(dirs, pick(b.grads, proj), pick(ms, proj), pick(vs, proj), [],
                                 pick(steps, proj), lr=1.0, weight_decay=0.0, **kw)
-            # p (1 - lr wd r) - (lr/bc1) Pi(u) with u = -bc1 d: step -lr along d
-            self._project_and_step(h, params, dirs, [-h["lr"]] * len(proj),
-                                   pick(b.extra["stats"], proj), h["lr"] * h["weight_decay"])
+            # p (1 - lr wd r) - (lr/bc1) Pi(u) with u = -bc1 d: step -lr along d; in bfloat16 and
+            # float16 on float32 copies, so that the parameter is rounded once, not per factor
+            low = b.dtype in LOW_PRECISION
+            work = [p.to(torch.float32) for p in params] if low else params
+            self._project_and_step(h, work, [d.to(torch.float32) for d in dirs] if low else dirs,
+                                   [-h["lr"]] * len(proj), pick(b.extra["stats"], proj),
+                                   h["lr"] * h["weight_decay"])
+            if low:
+                torch._foreach_copy_(params, work)
 
     def _eager_step(self, b: Bucket):
+        """The fast path of :func:`theory.rules.adamp` (its Adam direction and preconditioner in
+        persistent buffers), tested against the rule in every dtype."""
         h = b.group
         beta1, beta2 = h["betas"]
         ps, gs = b.params, b.grads
@@ -302,7 +381,13 @@ class SGDP(_Projected):
     ``False`` keeps the unprojected :math:`b_t` as in the paper's Algorithm 1.
     Extras as in :class:`AdamP`, except ``fused=True``, which is refused (the
     projection needs the new buffer before the parameter update, which no torch
-    fused kernel allows).
+    fused kernel allows) except on CUDA, where ``fused=True`` is the compiled path.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False,
@@ -316,9 +401,9 @@ class SGDP(_Projected):
 
     def _validate_group(self, group):
         self._validate_projection(group)
-        if group["fused"]:
-            raise ValueError("SGDP: fused=True is not available (no fused kernel fits SGDP); "
-                             "use foreach")
+        if group["fused"] and not self._compiled(group, group["params"]):
+            raise ValueError("SGDP: fused=True needs CUDA parameters with Triton (the compiled "
+                             "path; no torch fused kernel fits SGDP); use foreach")
         check_real("SGDP", "momentum", group["momentum"], 0.0, 1.0, hi_open=True)
         check_real("SGDP", "dampening", group["dampening"], 0.0, 1.0)
         check_flag("SGDP", "project_buffer", group["project_buffer"])
@@ -328,20 +413,35 @@ class SGDP(_Projected):
 
     def _apply(self, buckets):
         for b in buckets:
-            h = b.group
-            mu = h["momentum"]
-            ps, gs = b.params, b.grads
-            bufs = [s["momentum_buffer"] for s in b.states]
-            sign = -1.0 if h["maximize"] else 1.0
-            torch._foreach_mul_(bufs, mu)
-            torch._foreach_add_(bufs, gs, alpha=sign * (1 - h["dampening"]))
-            if h["nesterov"]:
-                ds = self._scratch(ps)
-                for g, buf, d in zip(gs, bufs, ds):
-                    torch.mul(buf, mu, out=d)
-                    d.add_(g, alpha=sign)
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
             else:
-                ds = bufs
-            decay = h["lr"] * h["weight_decay"] / (1 - mu)
-            in_place = h["project_buffer"] and not h["nesterov"]
-            self._project_and_step(h, ps, ds, [h["lr"]] * len(ps), b.extra["stats"], decay, in_place)
+                self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        coefs, ratios = self._compiled_projection(b)
+        lr = self._hyper(b, "lr")
+        decay = lr * self._hyper(b, "weight_decay") / (1 - h["momentum"])
+        cuda.sgdp_update(b.params, b.grads, [s["momentum_buffer"] for s in b.states], coefs, ratios,
+                         lr, decay, h["momentum"], h["dampening"], -1.0 if h["maximize"] else 1.0,
+                         h["nesterov"], h["project_buffer"] and not h["nesterov"])
+
+    def _eager_step(self, b: Bucket):
+        h = b.group
+        mu = h["momentum"]
+        ps, gs = b.params, b.grads
+        bufs = [s["momentum_buffer"] for s in b.states]
+        sign = -1.0 if h["maximize"] else 1.0
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, gs, alpha=sign * (1 - h["dampening"]))
+        if h["nesterov"]:
+            ds = self._scratch(ps)
+            for g, buf, d in zip(gs, bufs, ds):
+                torch.mul(buf, mu, out=d)
+                d.add_(g, alpha=sign)
+        else:
+            ds = bufs
+        decay = h["lr"] * h["weight_decay"] / (1 - mu)
+        in_place = h["project_buffer"] and not h["nesterov"]
+        self._project_and_step(h, ps, ds, [h["lr"]] * len(ps), b.extra["stats"], decay, in_place)

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import torch
 
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, check_betas,
-                                  check_choice, check_flag, check_real)
-from momentumlab.theory.rules import TAM_COS_FLOOR
+from momentumlab.empirics.optim import cuda
+from momentumlab.empirics.optim._base import (DEVICE_OPS, Bucket, MomentumlabOptimizer, acc_dtype,
+                                              check_betas, check_choice, check_flag, check_real,
+                                              scope_sums)
+from momentumlab.theory.rules import _tam_damping
 
 __all__ = ["TAM", "AdaTAM"]
 
 COSINE_SCOPES = ("tensor", "global")
-_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: torch's fused SGD kernel: float32 and float64 only.  For bfloat16 and float16 (torch 2.12.1,
+#: 2.13.0) it skips its vectorised blocks and corrupts the momentum buffer (garbage or NaN).
+_FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 class _Torque(MomentumlabOptimizer):
@@ -37,11 +41,22 @@ class _Torque(MomentumlabOptimizer):
         check_real(name, "weight_decay", group["weight_decay"])
         check_choice(name, "cosine_scope", group["cosine_scope"], COSINE_SCOPES)
 
+    @staticmethod
+    def _scope(b: Bucket):
+        return "global" if b.group["cosine_scope"] == "global" else None
+
     def _prepare(self, buckets):
-        """``(m.g, |m|^2, |g|^2)`` per tensor, summed over the cosine's scope; then ``s_hat`` and ``d``
+        """``(m.g, |m|^2, |g|^2)`` per tensor, summed over the cosine's scope in the canonical
+        order of :func:`scope_sums` (every path gets the same bits); then ``s_hat`` and ``d``
         for all tensors of a bucket at once (a few ops per bucket, not per tensor)."""
-        witnesses, shared = [], None
+        witnesses = []
         for b in buckets:
+            if self._compiled(b.group, b.params):
+                sign = -1.0 if b.group["maximize"] else 1.0
+                terms = cuda.alignment_terms([s[self._moment] for s in b.states], b.grads, sign)
+                b.extra["terms"] = terms
+                witnesses.append(terms[:, 2])
+                continue
             acc = acc_dtype(b.dtype)
             parts = []
             for state, g in zip(b.states, b.grads):
@@ -55,19 +70,17 @@ class _Torque(MomentumlabOptimizer):
                 terms[:, 0].neg_()
             b.extra["terms"] = terms
             witnesses.append(terms[:, 2])
-            if b.group["cosine_scope"] == "global":
-                total = terms.sum(0)
-                shared = total if shared is None else shared + total.to(shared.device, shared.dtype)
+        shared = scope_sums(buckets, "terms", self._scope)
         for b in buckets:
             h, acc = b.group, acc_dtype(b.dtype)
             terms = b.extra["terms"]
-            if h["cosine_scope"] == "global":
-                terms = shared.to(b.device, acc).expand_as(terms)
-            dot, mm, gg = terms.unbind(1)
-            s = dot / torch.clamp(torch.sqrt(mm) * torch.sqrt(gg), min=TAM_COS_FLOOR)
-            s_hat = h["decay"] * torch.stack([st["s_hat"] for st in b.states]).to(acc) + (1 - h["decay"]) * s
+            if self._scope(b) is not None:
+                terms = shared["global"].to(b.device, acc).expand_as(terms)
+            # the rule's cosine, EMA and damping, for all tensors of the bucket at once
+            s_prev = {"s_hat": torch.stack([st["s_hat"] for st in b.states]).to(acc)}
+            s_hat, d = _tam_damping(terms.unbind(1), s_prev, h, DEVICE_OPS)
             b.extra["s_hat"] = s_hat.unbind()
-            b.extra["coef"] = h["eps"] + (1 + s_hat) / 2
+            b.extra["coef"] = h["eps"] + d
         return witnesses
 
     def _init_common(self, p, state):
@@ -105,11 +118,18 @@ class TAM(_Torque):
     ``torch.optim.SGD``; with uncorrelated gradients :math:`d \approx 1/2`, so
     TAM moves about half as far as SGD with momentum at the same ``lr``.
     ``state["s_hat"]`` holds :math:`\hat s_t` per tensor.
-    ``fused`` (default on the CPU): the momentum and parameter update run in
-    torch's fused SGD kernel, one call per tensor with dampening
+    ``fused`` (default on the CPU for float32 and float64; refused for bfloat16 and
+    float16, whose fused SGD kernel in torch 2.13 corrupts the momentum buffer):
+    the momentum and parameter update run in torch's fused SGD kernel, one call per tensor with dampening
     :math:`1 - (\epsilon + d_t)`, whose value is read from the CPU (no device
     to synchronise); on CUDA the ``torch._foreach_*`` path keeps :math:`d_t` on
     the device.  Extras as in :class:`AdamP`.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, decay=0.9, eps=1e-8, weight_decay=0.0, *,
@@ -121,13 +141,17 @@ class TAM(_Torque):
     def _validate_group(self, group):
         self._validate_common(group)
         check_real("TAM", "momentum", group["momentum"], 0.0, 1.0, hi_open=True)
-        if group["fused"] and any(p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES
-                                  for p in group["params"]):
-            raise ValueError("TAM: fused=True needs floating-point parameters on the CPU")
+        if group["fused"] and not self._compiled(group, group["params"]) and any(
+                p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES for p in group["params"]):
+            raise ValueError("TAM: fused=True needs float32 or float64 parameters on the CPU (torch's "
+                             "fused SGD kernel corrupts bfloat16/float16 momentum) or CUDA "
+                             "parameters with Triton; use fused=False")
 
     @staticmethod
     def _fused(b: Bucket) -> bool:
         flag, h = b.group["fused"], b.group
+        if b.device.type != "cpu":
+            return False
         if flag is None:
             flag = b.device.type == "cpu" and b.dtype in _FUSED_DTYPES
         return flag and h["momentum"] > 0
@@ -139,13 +163,24 @@ class TAM(_Torque):
     def _apply(self, buckets):
         for b in buckets:
             h = b.group
-            if self._fused(b):
+            if self._compiled(h, b.params):
+                cuda.tam_update(b.params, b.grads, [s["momentum_buffer"] for s in b.states],
+                                list(b.extra["coef"].unbind()), self._hyper(b, "lr"),
+                                self._hyper(b, "weight_decay"),
+                                h["momentum"], -1.0 if h["maximize"] else 1.0)
+                for state, s_hat in zip(b.states, b.extra["s_hat"]):
+                    state["s_hat"] = s_hat
+            elif self._fused(b):
                 self._fused_step(b)
-                continue
-            ms = self._damped_momentum(b, h["momentum"])
-            if h["weight_decay"]:
-                torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
-            torch._foreach_add_(b.params, ms, alpha=-h["lr"])
+            else:
+                self._apply_in_float32(b, self._eager_step)
+
+    def _eager_step(self, b: Bucket):
+        h = b.group
+        ms = self._damped_momentum(b, h["momentum"])
+        if h["weight_decay"]:
+            torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
+        torch._foreach_add_(b.params, ms, alpha=-h["lr"])
 
     @staticmethod
     def _fused_step(b: Bucket):
@@ -179,7 +214,13 @@ class AdaTAM(_Torque):
     first moment is not an average, so it is never corrected).  ``eps`` is
     used both in :math:`d_t` and in the denominator.  The decay (AdaTAMW) is
     decoupled.  Extras as in :class:`AdamP`, except ``fused=True``, which is
-    refused: no torch fused kernel fits the damped first moment.
+    refused on the CPU (no torch fused kernel fits the damped first moment).
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     _moment = "exp_avg"
@@ -194,9 +235,10 @@ class AdaTAM(_Torque):
 
     def _validate_group(self, group):
         self._validate_common(group)
-        if group["fused"]:
-            raise ValueError("AdaTAM: fused=True is not available (no fused kernel fits AdaTAM's "
-                             "damped first moment); use foreach")
+        if group["fused"] and not self._compiled(group, group["params"]):
+            raise ValueError("AdaTAM: fused=True needs CUDA parameters with Triton (the compiled "
+                             "path; no torch fused kernel fits AdaTAM's damped first moment); "
+                             "use foreach")
         check_betas("AdaTAM", group["betas"])
         check_flag("AdaTAM", "bias_correction", group["bias_correction"])
 
@@ -208,19 +250,42 @@ class AdaTAM(_Torque):
 
     def _apply(self, buckets):
         for b in buckets:
-            h = b.group
-            beta1, beta2 = h["betas"]
-            ms = self._damped_momentum(b, beta1)
-            vs = [s["exp_avg_sq"] for s in b.states]
-            torch._foreach_mul_(vs, beta2)
-            torch._foreach_addcmul_(vs, b.grads, b.grads, value=1 - beta2)
-            denoms = self._scratch(b.params)
-            for v, d, state in zip(vs, denoms, b.states):
-                state["step"] += 1
-                torch.sqrt(v, out=d)
-                if h["bias_correction"]:
-                    d.div_((1 - beta2 ** state["step"]) ** 0.5)
-            torch._foreach_add_(denoms, h["eps"])
-            if h["weight_decay"]:
-                torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
-            torch._foreach_addcdiv_(b.params, ms, denoms, value=-h["lr"])
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            else:
+                self._apply_in_float32(b, self._eager_step)
+
+    def _compiled_step(self, b: Bucket):
+        h = b.group
+        beta1, beta2 = h["betas"]
+        bc2 = []
+        for state, s_hat in zip(b.states, b.extra["s_hat"]):
+            state["step"] += 1
+            state["s_hat"] = s_hat
+            bc2.append(1 - beta2 ** state["step"] if h["bias_correction"] else 1.0)
+        bc2 = self._to_device(bc2, acc_dtype(b.dtype), b.device)
+        cuda.adatam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                           [s["exp_avg_sq"] for s in b.states], list(b.extra["coef"].unbind()),
+                           list(bc2.unbind()),
+                           self._hyper(b, "lr"), self._hyper(b, "weight_decay"), beta1, beta2,
+                           h["eps"], -1.0 if h["maximize"] else 1.0)
+
+    def _eager_step(self, b: Bucket):
+        """A fast copy of :func:`theory.rules.adatam`'s update (persistent buffers), tested
+        against the rule in every dtype."""
+        h = b.group
+        beta1, beta2 = h["betas"]
+        ms = self._damped_momentum(b, beta1)
+        vs = [s["exp_avg_sq"] for s in b.states]
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, b.grads, b.grads, value=1 - beta2)
+        denoms = self._scratch(b.params)
+        for v, d, state in zip(vs, denoms, b.states):
+            state["step"] += 1
+            torch.sqrt(v, out=d)
+            if h["bias_correction"]:
+                d.div_((1 - beta2 ** state["step"]) ** 0.5)
+        torch._foreach_add_(denoms, h["eps"])
+        if h["weight_decay"]:
+            torch._foreach_mul_(b.params, 1 - h["lr"] * h["weight_decay"])
+        torch._foreach_addcdiv_(b.params, ms, denoms, value=-h["lr"])

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from momentumlab.empirics.optim._base import (Bucket, MomentumlabOptimizer, acc_dtype, adam_moments_,
-                                  check_betas, check_choice, check_real)
+from momentumlab.empirics.optim import cuda
+from momentumlab.empirics.optim._base import (DEVICE_OPS, LOW_PRECISION, Bucket, MomentumlabOptimizer,
+                                              acc_dtype, adam_moments_, check_betas, check_choice,
+                                              check_real, scope_sums)
+from momentumlab.theory.rules import vr_gate
 
 __all__ = ["VRAdam"]
 
@@ -20,6 +23,14 @@ NORM_SCOPES = ("global", "group", "tensor")
 GATES = ("velocity", "gradient")
 _FUSED_DEVICES = ("cpu", "cuda")
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _default_fused(p: torch.Tensor) -> bool:
+    """torch's fused AdamW kernel by default: CPU in every float dtype; CUDA except float64,
+    whose kernel reads a tensor rate as float32 (the foreach path keeps eta in float64)."""
+    if p.device.type == "cpu":
+        return p.dtype in _FUSED_DTYPES
+    return p.device.type == "cuda" and p.dtype in _FUSED_DTYPES and p.dtype != torch.float64
 
 
 class VRAdam(MomentumlabOptimizer):
@@ -65,15 +76,23 @@ class VRAdam(MomentumlabOptimizer):
     ``eta`` and ``norm_sq``.
 
     Speed: the norm is one reduction per tensor on the device, summed on the
-    device, and :math:`\eta_t` never leaves it.  With ``fused`` (default when
-    the tensors are float on CPU or CUDA) the Adam part is torch's fused AdamW
-    kernel driven with the tensor rate :math:`\eta_t`; ``fused=False`` uses
+    device in a fixed order, and :math:`\eta_t` never leaves it.  With ``fused``
+    (default on the CPU in every float dtype and on CUDA except float64) the Adam
+    part is torch's fused AdamW kernel driven with the tensor rate :math:`\eta_t`
+    (on CUDA as float32, the type its kernel reads; float64 CUDA parameters take
+    the foreach path by default, where :math:`\eta_t` stays float64); ``fused=False`` uses
     ``torch._foreach_*`` kernels (``foreach``, default on CUDA) or a loop over
     tensors.  ``maximize`` ascends; ``nonfinite`` is the policy for NaN/inf
     gradients (``"raise"``: :class:`NonFiniteGradientError` with nothing
     modified; ``"skip"``: the step is skipped and counted in
     ``skipped_steps``; ``"ignore"``: no check, no host synchronisation).
     Sparse gradients and complex parameters are refused.
+    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
+    computes the step in float32 and rounds each stored tensor once (as torch's fused
+    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
+    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
+    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
+    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), beta3=1.0, alpha1=10.0, eps=1e-8,
@@ -117,12 +136,19 @@ class VRAdam(MomentumlabOptimizer):
         """``sum |x|^p`` per tensor (x = m_t or g_t) without writing any state."""
         h = b.group
         beta1, power, acc = h["betas"][0], h["power"], acc_dtype(b.dtype)
+        if power == 2 and self._compiled(h, b.params):
+            sign = -1.0 if h["maximize"] else 1.0
+            ms = [s["exp_avg"] for s in b.states]
+            return list(cuda.vradam_terms(ms, b.grads, beta1, sign, h["gate"] == "velocity").unbind())
         out = []
+        low = b.dtype in LOW_PRECISION  # m_t in float32, as the fused kernel computes it
         if h["gate"] == "velocity":
-            flat = self._flat_buffer(b.device, b.dtype, max(g.numel() for g in b.grads))
+            flat = self._flat_buffer(b.device, acc if low else b.dtype, max(g.numel() for g in b.grads))
         for m_prev, g in zip([s["exp_avg"] for s in b.states], b.grads):
             if h["gate"] == "velocity":
                 x = flat[:g.numel()].view(g.shape)
+                if low:
+                    m_prev, g = m_prev.to(acc), g.to(acc)
                 if h["maximize"]:
                     torch.mul(m_prev, beta1, out=x)
                     x.add_(g, alpha=-(1 - beta1))
@@ -138,27 +164,26 @@ class VRAdam(MomentumlabOptimizer):
                 out.append(norm ** power)
         return out
 
+    @staticmethod
+    def _scope(b: Bucket):
+        scope = b.group["norm_scope"]
+        return None if scope == "tensor" else "global" if scope == "global" else b.group_index
+
     def _prepare(self, buckets):
-        """Penalty terms per tensor, summed over the norm's scope; then ``eta_t`` per scope."""
-        witnesses, sums = [], {}
+        """Penalty terms per tensor, summed over the norm's scope in the canonical order of
+        :func:`scope_sums` (so that every path gets the same bits); then ``eta_t`` per scope."""
+        witnesses = []
         for b in buckets:
             terms = torch.stack(self._penalty_terms(b))
             b.extra["terms"] = terms
             witnesses.append(terms)
-            scope = b.group["norm_scope"]
-            if scope != "tensor":
-                key = "global" if scope == "global" else b.group_index
-                total = terms.sum()
-                sums[key] = total if key not in sums else sums[key] + total.to(sums[key].device, sums[key].dtype)
+        sums = scope_sums(buckets, "terms", self._scope)
         for b in buckets:
-            h, scope, acc = b.group, b.group["norm_scope"], acc_dtype(b.dtype)
-            if scope == "tensor":
-                n = b.extra["terms"]
-            else:
-                n = sums["global" if scope == "global" else b.group_index].to(b.device, acc)
-            eta = h["lr"] / (1 + torch.clamp(h["beta3"] * n, max=h["alpha1"]))
+            key, acc = self._scope(b), acc_dtype(b.dtype)
+            n = b.extra["terms"] if key is None else sums[key].to(b.device, acc)
+            eta = vr_gate(b.group["lr"], n, b.group, DEVICE_OPS)  # the rule's gate, on the device
             count = len(b.params)
-            if scope == "tensor":
+            if key is None:
                 b.extra["eta"], b.extra["norm_sq"] = list(eta.unbind()), list(n.unbind())
             else:
                 b.extra["eta"], b.extra["norm_sq"] = [eta] * count, [n] * count
@@ -169,7 +194,7 @@ class VRAdam(MomentumlabOptimizer):
     def _fused_ok(group, params) -> bool:
         flag = group["fused"]
         if flag is None:
-            return all(p.device.type in _FUSED_DEVICES and p.dtype in _FUSED_DTYPES for p in params)
+            return all(_default_fused(p) for p in params)
         return flag
 
     def _foreach(self, group, params) -> bool:
@@ -190,10 +215,16 @@ class VRAdam(MomentumlabOptimizer):
                     state["step"] = state["step"].to(p.device)
                 steps.append(state["step"])
             torch._foreach_add_(steps, 1)
-            if self._use_fused(b):
+            if self._compiled(b.group, b.params):
+                h = b.group
+                cuda.adam_update(b.params, b.grads, [s["exp_avg"] for s in b.states],
+                                 [s["exp_avg_sq"] for s in b.states], steps, b.extra["eta"],
+                                 self._hyper(b, "weight_decay"), *h["betas"], h["eps"],
+                                 -1.0 if h["maximize"] else 1.0)
+            elif self._use_fused(b):
                 self._fused_step(b, steps)
             else:
-                self._eager_step(b, steps)
+                self._apply_in_float32(b, lambda b32: self._eager_step(b32, steps))
             for state, eta, n, pos in zip(b.states, b.extra["eta"], b.extra["norm_sq"], b.positions):
                 state["eta"], state["norm_sq"] = eta, n
                 per_group.setdefault(b.group_index, []).append((pos, eta, n))
@@ -213,6 +244,10 @@ class VRAdam(MomentumlabOptimizer):
         ms = [s["exp_avg"] for s in b.states]
         vs = [s["exp_avg_sq"] for s in b.states]
         etas = b.extra["eta"]
+        if b.device.type == "cuda":
+            # the CUDA kernel reads a tensor rate as float32 whatever the parameters' dtype (a
+            # float64 eta fails); the CPU kernel reads it with .item() (no device to wait for)
+            etas = [e.to(torch.float32) for e in etas] if etas[0].dtype != torch.float32 else etas
         if all(e is etas[0] for e in etas):
             torch._fused_adamw_(b.params, b.grads, ms, vs, [], steps, lr=etas[0], **kw)
         else:
@@ -221,6 +256,8 @@ class VRAdam(MomentumlabOptimizer):
                                     lr=etas[i], **kw)
 
     def _eager_step(self, b: Bucket, steps):
+        """The Adam part with the gated rate.  A fast copy of :func:`theory.rules._adam_direction`
+        (persistent buffers, no temporaries), tested against the rule in every dtype."""
         h = b.group
         beta1, beta2 = h["betas"]
         ps, gs = b.params, b.grads

@@ -1,11 +1,21 @@
 """Implementation paths and torch conventions: foreach == for-loop, VRAdam's fused kernel,
-LR schedulers, state_dict round trips, closures, CUDA (skipped without a GPU)."""
+LR schedulers, state_dict round trips, closures, CUDA (skipped without a GPU).
+
+foreach == for-loop is asserted bit for bit because both paths fix the reduction order
+themselves: the same torch reduction per tensor, then the scope's partial sums in the
+canonical order (group, position) added by ``ordered_sum``'s fixed pairwise tree of
+elementwise additions, which round identically on every CPU (AVX-512, AVX2, scalar:
+run this file under ``ATEN_CPU_CAPABILITY=default`` and ``=avx2``) and on GPUs.
+"""
 import io
+
+import numpy as np
 
 import pytest
 import torch
 
 from momentumlab.empirics.optim import OPTIMIZERS
+from momentumlab.empirics.optim._base import ordered_sum
 from tests.empirics.optim.harness import (BASE_KW, SHAPES, clone_run, gradients, make_params,
                                           run_parity, set_grads, split_groups)
 
@@ -33,6 +43,51 @@ def test_foreach_equals_for_loop(name, kw):
     for a, b in zip(o0.state.values(), o1.state.values()):
         for key in a:
             assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 100])
+def test_ordered_sum_is_the_fixed_pairwise_tree(n):
+    """Against the same tree written over numpy float32 scalars (each + one IEEE rounding); a
+    running sum of the same numbers differs, so the test sees the association."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((n, 3)) * 10.0 ** rng.uniform(-4, 4, (n, 3))).astype(np.float32)
+
+    def tree(rows):
+        if len(rows) == 1:
+            return rows[0]
+        half = 1
+        while 2 * half < len(rows):
+            half *= 2
+        # pairing adjacent rows level by level equals splitting at the largest power of two
+        return tree(rows[:half]) + tree(rows[half:])
+    got = ordered_sum(torch.from_numpy(x)).numpy()
+    assert np.array_equal(got, tree(list(x)))
+    if n == 100:
+        running = x[0].copy()
+        for row in x[1:]:
+            running = running + row
+        assert not np.array_equal(got, running)
+
+
+@pytest.mark.parametrize("name,kw", [("VRAdam", {}), ("VRAdam", {"norm_scope": "group"}),
+                                     ("TAM", {"cosine_scope": "global"}),
+                                     ("AdaTAM", {"cosine_scope": "global"})])
+def test_foreach_equals_for_loop_when_buckets_reorder_the_tensors(name, kw):
+    """Mixed float32/float64 tensors in one group: foreach makes one bucket per dtype, so its
+    tensors come in another order than the group's; the shared sum must not notice."""
+    def run(foreach):
+        gen = torch.Generator().manual_seed(1)
+        params = [torch.randn(s, generator=gen, dtype=torch.float64 if i % 2 else torch.float32)
+                  .requires_grad_() for i, s in enumerate(SHAPES * 3)]
+        extra = {"fused": False} if name in ("VRAdam", "TAM") else {}
+        opt = OPTIMIZERS[name](params, foreach=foreach, **{**BASE_KW[name], **kw, **extra})
+        for t in range(6):
+            for p, g in zip(params, gradients(params, t)):
+                p.grad = g.to(p.dtype)
+            opt.step()
+        return params
+    for a, b in zip(run(False), run(True)):
+        assert torch.equal(a, b)
 
 
 FUSED = [("VRAdam", {}), ("VRAdam", {"weight_decay": 0.1, "maximize": True}),
