@@ -245,6 +245,14 @@ class RuleAnalysis:
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
         return np.where(first_bad == 0, 0.0, np.where(np.isfinite(hi), (lo + hi) / 2, np.inf))
 
+    def lr_scale(self) -> float:
+        """``D`` at ``P = 1`` and the parameter values: ``lr = x D / lam`` puts a simulation with
+        ``sqrt(v_hat)`` frozen at 1 at ``eta*lambda_t = x`` (1 without a preconditioner)."""
+        if self.preconditioner is None:
+            return 1.0
+        point = {b.symbol: b.value for b in self.bindings}
+        return float(self.preconditioner.subs(_P, 1).subs(point))
+
     def eos_sharpness(self) -> sp.Expr | None:
         """Predicted edge-of-stability (preconditioned) sharpness ``threshold / eta``."""
         return None if self.threshold is None else self.analysis.threshold_display / _ETA
