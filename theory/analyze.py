@@ -448,7 +448,7 @@ def _resolve_nonsmooth(images, zero, point, rule_name):
             if x0 == 0 and x.has(*zero):
                 raise NotAnalyzable(rule_name, f"not differentiable at the fixed point: "
                                     f"{type(e).__name__.lower()}({sp.sstr(x)}) of a quantity that "
-                                    "vanishes there")
+                                    "vanishes there (a sign, or a normalised step g/||g||)")
             s = 1 if x0 > 0 else -1
             return s * x if isinstance(e, sp.Abs) else sp.Integer(s)
         if isinstance(e, (sp.Min, sp.Max)):
