@@ -23,7 +23,8 @@ import contextlib
 import os
 from typing import Iterator
 
-__all__ = ["InlineExecutor", "EXECUTORS", "EXECUTOR_HELP", "check_executor", "executor_from_spec"]
+__all__ = ["InlineExecutor", "EXECUTORS", "EXECUTOR_HELP", "check_executor", "executor_from_spec",
+           "use_executor", "current_executor"]
 
 EXECUTORS = ("local", "threads", "processes", "dask:ADDRESS")
 EXECUTOR_HELP = ("where the chunks run: local (in-process, one by one), threads, processes, or "
@@ -79,3 +80,27 @@ def executor_from_spec(spec: str) -> Iterator[tuple[cf.Executor, int | None]]:
 
         with Client(spec[5:], timeout="20s") as client:
             yield client.get_executor(), 1
+
+
+_CURRENT: list = []
+
+
+@contextlib.contextmanager
+def use_executor(spec: str | None):
+    """Inside the block, :func:`current_executor` is ``spec``'s ``(executor, threads)``: how
+    ``verify --executor`` reaches the many-seed claims without changing their signatures.
+    ``None`` changes nothing."""
+    if spec is None:
+        yield current_executor()
+        return
+    with executor_from_spec(spec) as pair:
+        _CURRENT.append(pair)
+        try:
+            yield pair
+        finally:
+            _CURRENT.pop()
+
+
+def current_executor() -> tuple:
+    """``(executor, threads)`` set by :func:`use_executor`, else ``(InlineExecutor(), None)``."""
+    return _CURRENT[-1] if _CURRENT else (InlineExecutor(), None)

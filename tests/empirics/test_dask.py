@@ -72,3 +72,28 @@ def test_user_rule_region_over_worker_processes(tmp_path):
             got = region(an, spec, "beta", grid=24, steps=400, executor=ex, threads=threads,
                          chunk_cells=96)
     assert _same(got, ref) and got.agreement["fraction"] == 1.0
+
+
+def test_many_seed_convergence_chunks_over_dask_equal_inline():
+    """verify --executor: each horizon of a convergence curve is one chunk (seeded generator)."""
+    from momentumlab.empirics.checks.convergence import _horizon
+    from momentumlab.empirics.sweeps import run_chunks
+
+    chunks = [dict(name="pseudo_huber_toy", device="cpu", N=n, alpha0=1.0, beta1=0.9, eps=1e-8,
+                   seed=7 + n, seeds=16, draws=4) for n in (50, 80)]
+    ref = run_chunks(_horizon, chunks, InlineExecutor(), 1)
+    with _cluster(processes=False) as cluster:
+        with executor_from_spec(f"dask:{cluster.scheduler_address}") as (ex, threads):
+            got = run_chunks(_horizon, chunks, ex, threads)
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+    assert not np.array_equal(ref[0], ref[1][:16])  # the two horizons differ: order is checked
+
+
+@pytest.mark.parametrize("argv", [["explore", "stability", "--optimizer", "heavy_ball",
+                                   "--executor", "mpi"],
+                                  ["verify", "--only", "stability.gd", "--executor", "dask:"]])
+def test_executor_flag_is_validated_before_work(argv, capsys):
+    from momentumlab.empirics.cli import main
+
+    assert main(argv) == 2
+    assert "--executor" in capsys.readouterr().err
