@@ -373,9 +373,9 @@ def plot_region(sw, an, path) -> None:
     a = sw.agreement
     frac = "n/a" if a["fraction"] is None else f"{100 * a['fraction']:.2f}%"
     thr = an.summary()["threshold"] or "traced numerically"
-    ax.set_title(f"analyze {an.rule.name}: simulated outcome ({sw.steps} steps), black = Schur "
-                 f"boundary, hatched = undecidable band; agreement outside the band {frac}\n"
-                 f"eta*lambda < {thr}", fontsize=7)
+    ax.set_title(f"analyze {an.rule.name}: simulated outcome over {sw.steps} steps\n"
+                 f"black: Schur boundary; hatched: undecidable band; agreement outside it {frac}\n"
+                 f"eta*lambda < {thr}", fontsize=8)
     handles = [Patch(color=c, label=l) for c, l in zip(_COLOURS, ("converged", "bounded", "diverged"))]
     handles.append(Patch(facecolor="none", hatch="////", label="band: steps|ln rho| < 24"))
     h2, _ = ax.get_legend_handles_labels()

@@ -90,3 +90,18 @@ def test_usage_error_from_the_console_script():
     done = subprocess.run([sys.executable, "-m", "momentumlab.empirics.cli", "analyze", "qhm",
                            "--grid", "0"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_guide_numbers_come_from_the_recorded_json():
+    """Every <!-- num: FILE#KEYS SPEC -->VALUE<!-- /num --> of docs/guide/analyze.md renders
+    the recorded value (examples/record_analyze.py writes results/analyze.json)."""
+    import re
+
+    text = (ROOT / "docs" / "guide" / "analyze.md").read_text()
+    marks = re.findall(r"<!-- num: (\S+?)#(\S+) (\S+) -->(.*?)<!-- /num -->", text)
+    assert len(marks) >= 14
+    for file, keys, spec, shown in marks:
+        value = json.loads((ROOT / file).read_text())
+        for k in keys.split("."):
+            value = value[int(k)] if isinstance(value, list) else value[k]
+        assert format(value, spec) == shown, (keys, shown)
