@@ -52,10 +52,10 @@ from momentumlab.theory.linearize import MU, T, OneStep, characteristic_polynomi
 from momentumlab.theory.ops import SYMPY_SCALAR
 from momentumlab.theory.rules import RULES, Rule
 from momentumlab.theory.schur import labelled_conditions
-from momentumlab.theory.stability import (H, Analysis, Model, Param, classify_condition, display_form,
-                                          positivity_certificate)
+from momentumlab.theory.stability import (H, Analysis, Model, Param, Role, classify_condition,
+                                          display_form, positivity_certificate)
 
-__all__ = ["NotAnalyzable", "Binding", "RuleAnalysis", "analyze", "load_rule", "default_symbolic",
+__all__ = ["NotAnalyzable", "Binding", "RuleAnalysis", "analyze", "load_rule", "default_symbolic", "bind",
            "SYMBOLIC_RANGE"]
 
 #: float hyperparameters in this range stay symbolic by default (momenta, dampening, nu)
@@ -239,9 +239,7 @@ class RuleAnalysis:
         hi = np.where(first_bad < len(h), h[np.minimum(first_bad, len(h) - 1)], np.inf)
         for _ in range(50):
             mid = np.where(np.isfinite(hi), (lo + hi) / 2, lo)
-            ok = np.asarray(self.analysis.stable(mid[:, None], {k: (v if np.ndim(v) == 0 else v)
-                                                               for k, v in params.items()}))
-            ok = np.broadcast_to(ok, (len(ys), 1))[:, 0]
+            ok = np.broadcast_to(self.analysis.stable(mid[:, None], params), (len(ys), 1))[:, 0]
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
         return np.where(first_bad == 0, 0.0, np.where(np.isfinite(hi), (lo + hi) / 2, np.inf))
 
@@ -344,11 +342,19 @@ def _classify_state(rule, hyper, w, lam):
         v0 = f0.get(key)
         if sp.sympify(v1).has(w) or sp.sympify(f2.get(key, 0)).has(w):
             dynamic.append(key)
-        elif isinstance(v0, int) and not isinstance(v0, bool) and sp.sympify(v1 - v0) == 1:
+        elif isinstance(v0, int) and not isinstance(v0, bool) and sp.sympify(v1 - v0) == 1 \
+                and _counts(rule, hyper, w, lam, s0, key):
             counter = key
         else:
             scalars[key] = v0
     return dynamic, counter, scalars, s1
+
+
+def _counts(rule, hyper, w, lam, s0, key) -> bool:
+    """``key`` is a step counter: its image is itself + 1 for a symbolic value (not ``b s + 1``)."""
+    t = sp.Symbol("t_probe", positive=True, integer=True)
+    _, s1 = _run(rule, w, lam * w, _unflatten({**_flatten(s0), key: t}, s0), hyper)
+    return sp.simplify(_flatten(s1)[key] - t) == 1
 
 
 def _settle_scalars(rule, hyper, w, lam, dynamic, counter, scalars, like, point):
@@ -388,8 +394,12 @@ def _late(expr, rule):
     return expr
 
 
+_HALF = (sp.Rational(1, 2), sp.Float(0.5), sp.Rational(-1, 2), sp.Float(-0.5))
+
+
 def _is_sqrt(e) -> bool:
-    return isinstance(e, sp.Pow) and e.exp in (sp.Rational(1, 2), sp.Float(0.5))
+    """``sqrt(x)`` or ``1/sqrt(x)`` (sympy writes ``m / sqrt(x)`` with ``x**(-1/2)``)."""
+    return isinstance(e, sp.Pow) and e.exp in _HALF
 
 
 def _freeze_preconditioner(images, inner_syms):
@@ -402,7 +412,7 @@ def _freeze_preconditioner(images, inner_syms):
             found.append(e)
         return hit
 
-    out = [sp.sympify(e).replace(match, lambda *_: _P) for e in images]
+    out = [sp.sympify(e).replace(match, lambda e: _P if e.exp > 0 else 1 / _P) for e in images]
     return out, found
 
 
@@ -478,9 +488,11 @@ def _resolve_nonsmooth(images, zero, point, rule_name):
     return [walk(sp.sympify(e)) for e in images], notes
 
 
-def _denominator_with_p(expr):
-    """``D`` with ``lam_t = lam / D``: the smallest sum containing ``P`` (``P + eps``), or ``P``."""
-    sums = [a for a in sp.preorder_traversal(expr) if isinstance(a, sp.Add) and a.has(_P)]
+def _denominator_with_p(expr, variables):
+    """``D`` with ``lam_t = lam / D``: the smallest sum of ``P`` and parameters (``P + eps``)
+    in the update, or ``P``."""
+    sums = [a for a in sp.preorder_traversal(expr)
+            if isinstance(a, sp.Add) and a.has(_P) and not a.has(*variables)]
     if not sums:
         return _P
     return min(sums, key=sp.count_ops)
@@ -551,7 +563,7 @@ def analyze(rule: Rule | str, params: Mapping[str, Any] | None = None,
 
     D = None
     if frozen:
-        D = _denominator_with_p(images[0])
+        D = _denominator_with_p(images[0], variables)
         images = [sp.sympify(e).subs(_LAM, _LAMT * D) for e in images]
     else:
         images = [sp.sympify(e).subs(_LAM, _LAMT) for e in images]
@@ -641,7 +653,10 @@ def _threshold(model, p, conds):
                   "their conjunction", sp.And(*[c.expr > 0 for c in conds]))]
     roles = []
     for c in conds:
-        role = classify_condition(c.expr, subs, variables)
+        try:
+            role = classify_condition(c.expr, subs, variables)
+        except (sp.PolynomialError, TypeError, ValueError) as exc:  # e.g. sqrt(beta) terms
+            role = Role("unknown", None, False, f"not classified ({type(exc).__name__})")
         roles.append(role)
         steps.append(Step(f"[{c.label}] {sp.sstr(c.expr)} > 0 on {dom}: {role.text}", c.expr,
                           role.certified))

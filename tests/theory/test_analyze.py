@@ -101,3 +101,14 @@ def test_default_symbolic_and_bad_input():
         analyze("qhm", {"gamma": 0.5})
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         analyze("qhm", {"momentum": 1.5}, symbolic=["momentum"])
+
+
+def test_inverse_square_root_preconditioner_and_settled_scalar_state():
+    """Défossez et al.'s Adam divides by sqrt(eps + v) (sympy: v**(-1/2)) and scales the step by
+    Omega = sqrt(sum_j beta2^j) -> 1/sqrt(1 - beta2), a scalar state that settles: the map is
+    heavy ball with step lr (1 - beta1) Omega / P, threshold 2(1 + beta1) sqrt(1 - beta2)/(1 - beta1)."""
+    an = analyze("defossez_adam")
+    b1, b2 = sp.symbols("beta1 beta2", real=True)
+    assert an.frozen_sqrt and any("omega_sq" in a for a in an.assumptions)
+    q = sp.Symbol("q", positive=True)  # beta2 = 1 - q < 1, so that sympy may combine the roots
+    assert is_zero((an.threshold - 2 * (1 + b1) * sp.sqrt(1 - b2) / (1 - b1)).subs(b2, 1 - q))
