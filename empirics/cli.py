@@ -16,7 +16,8 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli")
+SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli",
+                      "momentumlab.empirics.analyze_cli")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +35,7 @@ def _console(stderr: bool = False):
 def _cmd_verify(args) -> int:
     from momentumlab.empirics.backend import resolve_device
     from momentumlab.empirics.checks import load_claims
+    from momentumlab.empirics.executors import check_executor, use_executor
     from momentumlab.empirics.report import build_report, render_table, run_claim, to_markdown
     from momentumlab.theory.claims import select
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -42,12 +44,15 @@ def _cmd_verify(args) -> int:
     claims = select(args.only)
     try:
         device = resolve_device(args.device)
+        if args.executor is not None:
+            check_executor(args.executor)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     rows = []
     err = _console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
+    with use_executor(args.executor), Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), console=err, transient=False) as progress:
         task = progress.add_task("verify", total=len(claims))
         for claim in claims:
             progress.update(task, description=f"verify {claim.id:<28}")
@@ -95,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0, help="seed for every experiment (default 0)")
     v.add_argument("--json", metavar="PATH", help="write the JSON report here")
     v.add_argument("--markdown", metavar="PATH", help="write a Markdown report here")
+    v.add_argument("--executor", default=None, help="many-seed claims (convergence): where the "
+                   "chunks run: local, threads, processes or dask:ADDRESS (default local)")
     v.set_defaults(func=_cmd_verify)
 
     ls = sub.add_parser("list", help="list the claims")

@@ -53,6 +53,8 @@ def add_subcommand(subparsers) -> None:
     ex.add_argument("--png", metavar="PATH", help="heat map with the symbolic boundary")
     ex.add_argument("--json", metavar="PATH", help="grid, conditions, threshold, agreement")
     ex.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    ex.add_argument("--executor", default=None, help="where the row chunks run: local, threads, "
+                    "processes or dask:ADDRESS (default: in-process thread pool)")
     for name, p in _all_params().items():
         ex.add_argument(f"--{name}", type=float, default=None,
                         help=f"{p.doc} (default: the optimizer's, e.g. {p.default:g})")
@@ -73,6 +75,7 @@ def _cmd_explore(args) -> int:
 def run_stability(args) -> int:
     """The ``stability`` target: validate, sweep, write PNG/JSON, print a summary."""
     from momentumlab.empirics.backend import resolve_device
+    from momentumlab.empirics.executors import check_executor, use_executor
     from momentumlab.theory.stability import MODELS, get_model
 
     try:
@@ -103,10 +106,15 @@ def run_stability(args) -> int:
         return _usage("--grid must be >= 2 and --steps >= 8")
     try:
         device = resolve_device(args.device)
+        if args.executor is not None:
+            check_executor(args.executor)
     except ValueError as exc:
         return _usage(str(exc))
-    report, sw = stability_report(model.name, None if y == "none" else y, args.grid, args.steps,
-                                  fixed, device, args.mode, args.x_range, args.y_range)
+    with use_executor(args.executor) as (executor, threads):
+        report, sw = stability_report(model.name, None if y == "none" else y, args.grid,
+                                      args.steps, fixed, device, args.mode, args.x_range,
+                                      args.y_range, None if args.executor is None else executor,
+                                      threads)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     if args.png:
@@ -128,7 +136,8 @@ def _axes(model, y, grid, x_range, y_range):
 
 
 def stability_report(optimizer: str, y: str | None = "beta", grid: int = 64, steps: int = 1000,
-                     fixed=None, device="cpu", mode="frozen", x_range=None, y_range=None):
+                     fixed=None, device="cpu", mode="frozen", x_range=None, y_range=None,
+                     executor=None, threads=None):
     """Sweep the grid and build the explorer's JSON report; returns ``(report, sweep)``."""
     import sympy as sp
 
@@ -138,7 +147,8 @@ def stability_report(optimizer: str, y: str | None = "beta", grid: int = 64, ste
     model = get_model(optimizer)
     an = analyse(optimizer)
     x, ys = _axes(model, y, grid, x_range, y_range)
-    sw = sweep(optimizer, x, y, ys, fixed=fixed, steps=steps, device=device, mode=mode)
+    sw = sweep(optimizer, x, y, ys, fixed=fixed, steps=steps, device=device, mode=mode,
+               executor=executor, threads=threads)
     hyper = {**model.defaults(), **(fixed or {})}
     if y is not None:
         hyper.pop(y)

@@ -48,12 +48,13 @@ import numpy as np
 import torch
 
 from momentumlab.empirics.backend import resolve_device, torch_ops
+from momentumlab.empirics.executors import InlineExecutor
 from momentumlab.theory.ops import Ops, frozen_sqrt
 from momentumlab.theory.rules import get_rule
 from momentumlab.theory.stability import analyse, get_model
 
 __all__ = ["CONVERGED", "DIVERGED", "BLOWUP", "TINY", "KAPPA", "LATE_STEP", "OUTCOMES",
-           "Sweep", "InlineExecutor", "simulate", "sweep", "classify", "growth_rate",
+           "Sweep", "InlineExecutor", "simulate", "iterate", "chunk_rows", "run_chunks", "join_chunks", "sweep", "classify", "growth_rate",
            "PY_FLOAT", "loop_simulate", "bench"]
 
 CONVERGED, DIVERGED, BLOWUP, TINY = 1e-6, 1e6, 1e150, 1e-200
@@ -78,18 +79,6 @@ def _sqrt(x):
 
 
 _OPS2 = dataclasses.replace(torch_ops(batch_dims=2), sqrt=_sqrt)
-
-
-class InlineExecutor(cf.Executor):
-    """A ``concurrent.futures.Executor`` that runs each task at submission, in-process."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        fut = cf.Future()
-        try:
-            fut.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - delivered through the future
-            fut.set_exception(exc)
-        return fut
 
 
 # ------------------------------------------------------------------ one chunk
@@ -140,6 +129,17 @@ def simulate(optimizer: str, x, y_name=None, y=None, fixed=None, steps: int = 10
     ops = _ops(model, _OPS2, mode)
     w = torch.ones(ny, x.shape[-1], **kw)
     hyper, state = _setup(model, rule, w, v, ops, mode)
+    return iterate(rule, w, hyper, state, ops, steps, lam, check_every)
+
+
+def iterate(rule, w, hyper, state, ops: Ops, steps: int, lam: float = 1.0,
+            check_every: int = 8) -> dict:
+    """Run ``rule`` ``steps`` times on ``f = lam w^2/2`` from ``(w, state)``, every cell at once.
+
+    Returns ``amp`` (``max |w_t|`` per quarter of the run), ``dead`` and ``steps`` (numpy).
+    """
+    kw = dict(dtype=w.dtype, device=w.device)
+    dev = w.device
     quarter = max(steps // 4, 1)
     amp = torch.zeros(4, *w.shape, **kw)
     dead = torch.zeros(w.shape, dtype=torch.bool, device=dev)
@@ -155,12 +155,19 @@ def simulate(optimizer: str, x, y_name=None, y=None, fixed=None, steps: int = 10
                 if bool(bad.any()):
                     dead |= bad
                     w = torch.where(dead, torch.zeros_like(w), w)
-                    state = {k_: (torch.where(dead, torch.zeros_like(s), s)
-                                  if torch.is_tensor(s) and s.shape == w.shape else s)
-                             for k_, s in state.items()}
+                    state = {k_: _zero_dead(s, dead) for k_, s in state.items()}
     finally:
         torch.set_flush_denormal(bool(prev) if prev is not None else False)
     return {"amp": amp.cpu().numpy(), "dead": dead.cpu().numpy(), "steps": steps}
+
+
+def _zero_dead(s, dead):
+    """A state entry (tensor or tuple of tensors) with the dead cells zeroed."""
+    if isinstance(s, tuple):
+        return tuple(_zero_dead(e, dead) for e in s)
+    if torch.is_tensor(s) and s.shape == dead.shape:
+        return torch.where(dead, torch.zeros_like(s), s)
+    return s
 
 
 def _amp(result: Mapping) -> np.ndarray:
@@ -202,6 +209,51 @@ def _chunk_task(args: dict) -> dict:
     if threads is not None:
         torch.set_num_threads(threads)
     return simulate(**args)
+
+
+# ------------------------------------------------------------------ chunks
+def chunk_rows(ny: int, nx: int, cpu: bool, chunk_cells: int | None = None, own: bool = True) -> int:
+    """Grid rows per chunk: ``chunk_cells`` cells (default 2^16 on a CPU, 2^22 on a GPU); with
+    the default executor on a CPU, at least one chunk per core."""
+    chunk_cells = chunk_cells or ((1 << 16) if cpu else (1 << 22))
+    rows = max(1, chunk_cells // max(nx, 1))
+    if own and cpu:
+        rows = max(1, min(rows, -(-ny // (os.cpu_count() or 1))))
+    return rows
+
+
+def run_chunks(fn, chunks: list, executor: cf.Executor | None = None, threads: int | None = None,
+               cpu: bool = True) -> list:
+    """``[fn(c) for c in chunks]`` through ``executor``, in order.
+
+    Default (``executor=None``): on the CPU an in-process thread pool with one worker per
+    core and torch's intra-op threads set to 1 for the duration (torch releases the GIL, so
+    the chunks run in parallel; unlike intra-op OpenMP threads this does not collapse when
+    other processes share the cores); on a GPU, :class:`InlineExecutor`.  ``threads`` is
+    passed to each chunk as ``c["threads"]`` (its intra-op threads, e.g. 1 in a worker
+    process); ``fn`` must be a top-level function so that process pools and Dask can ship it.
+    """
+    own = executor is None
+    if own:
+        workers = min(os.cpu_count() or 1, len(chunks)) if cpu else 1
+        executor = cf.ThreadPoolExecutor(workers) if workers > 1 else InlineExecutor()
+    prev_threads = torch.get_num_threads()
+    if own and cpu:
+        torch.set_num_threads(1)
+    try:
+        futures = [executor.submit(fn, c if threads is None else {**c, "threads": threads})
+                   for c in chunks]
+        return [f.result() for f in futures]
+    finally:
+        if own:
+            executor.shutdown()
+        torch.set_num_threads(prev_threads)
+
+
+def join_chunks(parts: list, steps: int) -> dict:
+    """Row chunks of :func:`iterate` results -> one result."""
+    return {"amp": np.concatenate([p["amp"] for p in parts], axis=1),
+            "dead": np.concatenate([p["dead"] for p in parts], axis=0), "steps": steps}
 
 
 # ------------------------------------------------------------------ whole sweeps
@@ -268,35 +320,14 @@ def sweep(optimizer: str, x, y_name: str | None = None, y=None, fixed=None, step
     ys = None if y_name is None else np.asarray(y, dtype=float)
     ny = 1 if ys is None else len(ys)
     cpu = resolve_device(device).type == "cpu"
-    chunk_cells = chunk_cells or ((1 << 16) if cpu else (1 << 22))
-    rows = max(1, chunk_cells // max(len(x), 1))
-    own = executor is None
-    if own and cpu:  # at least one chunk per core
-        rows = max(1, min(rows, -(-ny // (os.cpu_count() or 1))))
-    if own:
-        workers = min(os.cpu_count() or 1, -(-ny // rows)) if cpu else 1
-        executor = cf.ThreadPoolExecutor(workers) if workers > 1 else InlineExecutor()
-    prev_threads = torch.get_num_threads()
-    if own and cpu:
-        torch.set_num_threads(1)
+    rows = chunk_rows(ny, len(x), cpu, chunk_cells, own=executor is None)
     start = time.perf_counter()
-    try:
-        futures = []
-        for r0 in range(0, ny, rows):
-            args = dict(optimizer=optimizer, x=x, y_name=y_name,
-                        y=None if ys is None else ys[r0:r0 + rows], fixed=fixed, steps=steps,
-                        device=str(device), mode=mode)
-            if threads is not None:
-                args["threads"] = threads
-            futures.append(executor.submit(_chunk_task, args))
-        parts = [f.result() for f in futures]
-    finally:
-        if own:
-            executor.shutdown()
-        torch.set_num_threads(prev_threads)
+    parts = run_chunks(_chunk_task, [dict(optimizer=optimizer, x=x, y_name=y_name,
+                                          y=None if ys is None else ys[r0:r0 + rows], fixed=fixed,
+                                          steps=steps, device=str(device), mode=mode)
+                                     for r0 in range(0, ny, rows)], executor, threads, cpu)
     seconds = time.perf_counter() - start
-    res = {"amp": np.concatenate([p["amp"] for p in parts], axis=1),
-           "dead": np.concatenate([p["dead"] for p in parts], axis=0), "steps": steps}
+    res = join_chunks(parts, steps)
     an = analyse(optimizer)
     params = _params_grid(y_name, ys, fixed, len(x))
     sym = np.broadcast_to(an.stable(x[None, :], params), (ny, len(x)))

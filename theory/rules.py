@@ -662,3 +662,147 @@ def get_rule(name: str) -> Rule:
         return RULES[name]
     except KeyError:
         raise KeyError(f"unknown update rule {name!r}; known rules: {', '.join(sorted(RULES))}") from None
+
+
+# ============================================================ rules added for `analyze` (issue 13)
+# QHM, AggMo, torch SGD with dampening, Adan, Lion.  Appended; the rules above are unchanged.
+def qhm(w, g, state, h, ops):
+    """Quasi-hyperbolic momentum (Ma & Yarats, ICLR 2019, arXiv 1810.06801, Sec. 3, eq. QHM):
+
+    ``g_buf <- beta g_buf + (1 - beta) g``;  ``w <- w - lr [(1 - nu) g + nu g_buf]``.
+    ``nu = 1`` is EMA momentum, ``nu = 0`` plain SGD; the paper recommends ``nu = 0.7``,
+    ``beta = 0.999``.  ``weight_decay`` is added to the gradient (pytorch_optimizer's
+    ``QHM(weight_decouple=False)``).
+    """
+    g = _signed(g, h)
+    if h["weight_decay"]:
+        g = g + h["weight_decay"] * w
+    beta, nu = h["momentum"], h["nu"]
+    buf = beta * state["momentum_buffer"] + (1 - beta) * g
+    return w - h["lr"] * ((1 - nu) * g + nu * buf), {"momentum_buffer": buf}
+
+
+def _aggmo_init(w, ops):
+    return {"momentum_buffers": None}  # one buffer per beta, created at the first step
+
+
+def aggmo(w, g, state, h, ops):
+    """Aggregated momentum (Lucas, Sun, Zemel & Grosse, ICLR 2019, arXiv 1804.00325, eq. 3):
+
+    ``v^(i) <- beta^(i) v^(i) - g`` for each of the ``K`` betas;
+    ``w <- w + (lr/K) sum_i v^(i)``.  Written with ``b^(i) = -v^(i)`` (``b <- beta b + g``,
+    ``w <- w - (lr/K) sum_i b^(i)``), as pytorch_optimizer's ``AggMo``.  The state holds the
+    ``K`` buffers as a tuple (created at the first step: ``init`` does not see ``betas``).
+    """
+    g = _signed(g, h)
+    if h["weight_decay"]:
+        g = g + h["weight_decay"] * w
+    betas = h["betas"]
+    old = state["momentum_buffers"] or tuple(ops.zeros_like(w) for _ in betas)
+    bufs = tuple(b * v + g for b, v in zip(betas, old))
+    total = bufs[0]
+    for v in bufs[1:]:
+        total = total + v
+    return w - (h["lr"] / len(betas)) * total, {"momentum_buffers": bufs}
+
+
+def _counted_momentum_init(w, ops):
+    return {"step": 0, "momentum_buffer": ops.zeros_like(w)}
+
+
+def sgd(w, g, state, h, ops):
+    """torch.optim.SGD in full (its documented algorithm; Sutskever et al. 2013 for Nesterov):
+
+    ``g <- g + wd w``; ``b_1 = g_1`` (the first step copies the gradient, *undamped*),
+    ``b_t = mu b_{t-1} + (1 - tau) g_t`` (``tau = dampening``); ``d = g + mu b`` if
+    ``nesterov`` else ``b``; ``w <- w - lr d``.  With ``tau = 0`` this is :func:`heavy_ball`;
+    the first-step copy is why the state counts steps.
+    """
+    g = _signed(g, h)
+    if h["weight_decay"]:
+        g = g + h["weight_decay"] * w
+    mu = h["momentum"]
+    first = isinstance(state["step"], int) and state["step"] == 0
+    buf = g if first else mu * state["momentum_buffer"] + (1 - h["dampening"]) * g
+    d = g + mu * buf if h["nesterov"] else buf
+    return w - h["lr"] * d, {"step": state["step"] + 1, "momentum_buffer": buf}
+
+
+def _adan_init(w, ops):
+    return {"step": 0, "exp_avg": ops.zeros_like(w), "exp_avg_diff": ops.zeros_like(w),
+            "exp_avg_sq": ops.zeros_like(w), "previous_grad": ops.zeros_like(w)}
+
+
+def adan(w, g, state, h, ops):
+    """Adan, adaptive Nesterov momentum (Xie, Zhou, Li, Lin & Yan 2022, arXiv 2208.06677,
+    Algorithm 1), in the ``1 - beta`` convention of the authors' and pytorch_optimizer's code
+    (the paper's ``beta_i`` is ``1 - betas[i]`` here):
+
+    ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2)(g - g_prev)``;
+    ``n = b3 n + (1-b3) [g + b2 (g - g_prev)]^2``;
+    ``w <- w - lr (m/bc1 + b2 v/bc2) / (sqrt(n/bc3) + eps)``, ``bc_i = 1 - b_i^t``;
+    weight decay as in Alg. 1: ``w <- w / (1 + lr wd)`` after the step.  On the first step
+    ``g_prev = g`` (no difference), as in both codes.
+    """
+    g = _signed(g, h)
+    b1, b2, b3 = h["betas"]
+    t = state["step"] + 1
+    diff = 0 * g if isinstance(state["step"], int) and state["step"] == 0 else g - state["previous_grad"]
+    m = b1 * state["exp_avg"] + (1 - b1) * g
+    v = b2 * state["exp_avg_diff"] + (1 - b2) * diff
+    corrected = g + b2 * diff
+    n = b3 * state["exp_avg_sq"] + (1 - b3) * corrected * corrected
+    denom = ops.sqrt(n) / (1 - b3**t) ** 0.5 + h["eps"]
+    w = w - h["lr"] * (m / (1 - b1**t) + b2 * v / (1 - b2**t)) / denom
+    if h["weight_decay"]:
+        w = w / (1 + h["lr"] * h["weight_decay"])
+    return w, {"step": t, "exp_avg": m, "exp_avg_diff": v, "exp_avg_sq": n, "previous_grad": g}
+
+
+def sign(x, ops: Ops):
+    """``sign(x)`` (0 at 0) through ``ops.where``: a step function, not differentiable at 0."""
+    return ops.where(x > 0, 1.0, ops.where(x < 0, -1.0, 0.0))
+
+
+def lion(w, g, state, h, ops):
+    """Lion, evolved sign momentum (Chen et al. 2023, "Symbolic Discovery of Optimization
+    Algorithms", arXiv 2302.06675, Program 1 / Algorithm 2):
+
+    ``c = b1 m + (1 - b1) g``; ``w <- w - lr (sign(c) + wd w)``; ``m <- b2 m + (1 - b2) g``.
+    The update has norm ``lr`` in every coordinate whatever the gradient: at the minimum
+    ``sign`` jumps, so the map has no Jacobian there (``analyze`` refuses it).
+    """
+    g = _signed(g, h)
+    b1, b2 = h["betas"]
+    c = b1 * state["exp_avg"] + (1 - b1) * g
+    if h["weight_decay"]:
+        w = w * (1 - h["lr"] * h["weight_decay"])
+    return w - h["lr"] * sign(c, ops), {"exp_avg": b2 * state["exp_avg"] + (1 - b2) * g}
+
+
+def _lion_init(w, ops):
+    return {"exp_avg": ops.zeros_like(w)}
+
+
+_register(Rule("qhm", _momentum_init, qhm,
+               {"lr": 1.0, "momentum": 0.999, "nu": 0.7, "weight_decay": 0.0, "maximize": False},
+               "Ma & Yarats, ICLR 2019 (arXiv 1810.06801), Sec. 3 (QHM; defaults nu = 0.7, "
+               "beta = 0.999 of Sec. 6); pytorch_optimizer.QHM"))
+_register(Rule("aggmo", _aggmo_init, aggmo,
+               {"lr": 0.1, "betas": (0.0, 0.9, 0.99), "weight_decay": 0.0, "maximize": False},
+               "Lucas et al., ICLR 2019 (arXiv 1804.00325), eq. 3 (betas 0, 0.9, 0.99 of Sec. 5); "
+               "pytorch_optimizer.AggMo"))
+_register(Rule("sgd", _counted_momentum_init, sgd,
+               {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "nesterov": False,
+                "weight_decay": 0.0, "maximize": False},
+               "torch.optim.SGD (momentum, dampening, first-step copy, nesterov)"))
+_register(Rule("adan", _adan_init, adan,
+               {"lr": 1e-3, "betas": (0.98, 0.92, 0.99), "eps": 1e-8, "weight_decay": 0.0,
+                "maximize": False},
+               "Xie et al. 2022 (arXiv 2208.06677), Algorithm 1; pytorch_optimizer.Adan "
+               "(weight_decouple=False)"))
+_register(Rule("lion", _lion_init, lion,
+               {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0, "maximize": False},
+               "Chen et al. 2023 (arXiv 2302.06675), Program 1; pytorch_optimizer.Lion"))
+
+__all__ += ["qhm", "aggmo", "sgd", "adan", "sign", "lion"]

@@ -33,7 +33,9 @@ import torch
 
 from momentumlab.empirics.backend import torch_ops
 from momentumlab.empirics.checks import attach
+from momentumlab.empirics.executors import current_executor
 from momentumlab.empirics.objectives import OBJECTIVES, PseudoHuberToy, get_objective
+from momentumlab.empirics.sweeps import run_chunks
 from momentumlab.theory.claims import CheckResult, get_claim
 from momentumlab.theory.convergence import bound_terms, log_slope, rate_constant_value
 from momentumlab.theory.rules import get_rule
@@ -133,6 +135,15 @@ def _run(obj, rule, h, x, state, hits, record, N, gen, chunk):
             x, state = rule(x, obj.stochastic_grad(x, idx[i]), state, h, OPS)
 
 
+def _horizon(args: dict) -> np.ndarray:
+    """One horizon as an executor chunk (top-level: picklable); returns the per-seed values."""
+    args = dict(args)
+    threads = args.pop("threads", None)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return simulate(get_objective(args.pop("name"), args.pop("device")), args.pop("N"), **args)
+
+
 def _seed_for(seed: int, *keys) -> int:
     return (seed * 1_000_003 + zlib.crc32("/".join(map(str, keys)).encode())) % 2**62
 
@@ -186,9 +197,12 @@ def measure_curve(name: str, optimizer: str, Ns: tuple, seed: int = 0, device: s
     hyper = {**HYPER, **gate}
     rng = np.random.default_rng(_seed_for(seed, name, optimizer, "bootstrap"))
     points = []
-    for N in Ns:
-        vals = simulate(obj, N, alpha0=hyper["alpha0"], beta1=hyper["beta1"], eps=hyper["eps"],
-                        seed=_seed_for(seed, name, optimizer, N), **gate)
+    executor, threads = current_executor()  # verify --executor: one chunk per horizon
+    runs = run_chunks(_horizon, [dict(name=name, device=device, N=N, alpha0=hyper["alpha0"],
+                                      beta1=hyper["beta1"], eps=hyper["eps"],
+                                      seed=_seed_for(seed, name, optimizer, N), **gate)
+                                 for N in Ns], executor, threads)
+    for N, vals in zip(Ns, runs):
         points.append(Point(N, vals, float(vals.mean()), ci95(vals, rng),
                             bound_for(obj, N, optimizer, hyper)))
     return tuple(points)
