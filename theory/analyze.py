@@ -52,8 +52,10 @@ from momentumlab.theory.linearize import MU, T, OneStep, characteristic_polynomi
 from momentumlab.theory.ops import SYMPY_SCALAR
 from momentumlab.theory.rules import RULES, Rule
 from momentumlab.theory.schur import labelled_conditions
-from momentumlab.theory.stability import (H, Analysis, Model, Param, Role, classify_condition,
-                                          display_form, positivity_certificate)
+from momentumlab.theory.stability_analysis import Analysis
+from momentumlab.theory.stability_certificates import Role, classify_condition, positivity_certificate
+from momentumlab.theory.stability_display import display_form
+from momentumlab.theory.stability_models import H, Model, Param
 
 __all__ = ["NotAnalyzable", "Binding", "RuleAnalysis", "analyze", "load_rule", "default_symbolic", "bind",
            "SYMBOLIC_RANGE"]
