@@ -214,6 +214,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("HYPOTHESIS_PROFILE", "dev")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy, scipy, sympy, torch, pytest, hypothesis  # noqa: F401,E401  warm the parent
+    for optional in ("sklearn", "matplotlib.pyplot", "rich", "adamp", "pytorch_optimizer"):
+        try:  # imported by the tests; loading them once here saves seconds per mutant
+            __import__(optional)
+        except ImportError:
+            pass
 
     source, name = path.read_text(), _module_name(path)
     base, secs = run_one(name, path, source, args.tests, args.timeout)

@@ -38,7 +38,8 @@ def test_shipped_values_at_beta_09():
 
 
 def test_qhm_matches_gitman_et_al_region():
-    """Gitman, Lang, Zhang & Xiao (NeurIPS 2019), QHM stability: 0 < alpha lambda <
+    """QHM stability, derived by hand from p(-1) = 2(1+beta) - h(1+beta-2 nu beta) (the form we
+    recall from Gitman, Lang, Zhang & Xiao, NeurIPS 2019): 0 < alpha lambda <
     2 (1 + beta) / (1 + beta (1 - 2 nu)); nu = 1 gives EMA momentum, nu = 0 plain GD."""
     an = analyze("qhm")
     beta, nu = sp.symbols("momentum nu", real=True)
