@@ -311,6 +311,29 @@ def great_circle_residual(w, w_o, w_p) -> float:
     return float(np.linalg.norm(target - basis @ coef) / np.linalg.norm(target))
 
 
+# ------------------------------------------------------------------ negative controls
+def _wrong_norms(result, *, beta=None, lr_power=2, incr_factor=1.0, raw=False):
+    """Predicted ``||w_t||^2`` per run from the check's inputs (``result.inputs``), with a
+    deliberate error: ``beta -> beta(b)``, ``lr^2 -> lr^lr_power``, increments x ``incr_factor``,
+    or (``raw``) the unprojected update norms with the momentum law (SGDP without projection)."""
+    out = {}
+    for label, x in result.inputs.items():
+        P, b = (x["raw_update_sq"], x["raw_beta"]) if raw else (x["update_sq"], x["beta"])
+        b = beta(b) if beta else b
+        lr = x["lr"] ** (lr_power / 2)
+        out[label] = lemma_norm_sq(x["w0_sq"], incr_factor * np.asarray(P), lr, b)
+    return out
+
+
+def _wrong_increments(result, **kw):
+    return {k: np.diff(v, axis=0) for k, v in _wrong_norms(result, **kw).items()}
+
+
+_IDENTITY_QUANTITIES = ("predicted/measured: final sum of ||w_T||^2 of the first run (predicted from the "
+                        "recorded update norms, measured by running rules.* in float64); error: max over "
+                        "runs, steps and tensors of |predicted - measured|/measured ||w_t||^2; tolerance 1e-10")
+_IDENTITY_RULE = "error <= 1e-10 (float64 round-off over the run is ~1e-14)"
+
 # ------------------------------------------------------------------ registration
 _SRC = "Heo et al., AdamP, ICLR 2021 (arXiv 2006.08217)"
 _SI = "f is scale invariant: f(cw) = f(w) for all c > 0 (weights feeding BatchNorm/LayerNorm)"
@@ -323,6 +346,10 @@ register(Claim(
     assumptions=(_SI, "w_{t+1} = w_t - eta grad f(w_t), no weight decay"),
     derive_fn=_derive_lemma21,
     predict_fn=lambda w0_sq, update_sq, lr: lemma_norm_sq(w0_sq, update_sq, lr, 0.0),
+    controls=(Control("increment eta instead of eta^2", lambda r: _wrong_norms(r, lr_power=1)),
+              Control("increment x 2 (2 eta^2 ||g||^2)", lambda r: _wrong_norms(r, incr_factor=2.0))),
+    quantities=_IDENTITY_QUANTITIES + " (runs: network and toy, GD)",
+    pass_rule=_IDENTITY_RULE,
 ))
 
 register(Claim(
@@ -335,6 +362,11 @@ register(Claim(
                  "no weight decay"),
     derive_fn=_derive_lemma22,
     predict_fn=lambda w0_sq, update_sq, lr, beta: lemma_norm_sq(w0_sq, update_sq, lr, beta),
+    controls=(Control("beta -> beta^2", lambda r: _wrong_norms(r, beta=lambda b: b * b)),
+              Control("no momentum cross term (beta -> 0, Lemma 2.1's law)", lambda r: _wrong_norms(r, beta=lambda b: 0.0))),
+    quantities=_IDENTITY_QUANTITIES + " (runs: network and toy, momentum 0.9 and 0.99); details: the toy "
+               "against the paper's Fig. 1 (0.9 = calibration, 0.99 and SGDP = out of sample)",
+    pass_rule=_IDENTITY_RULE,
 ))
 
 _COROLLARY = register(Claim(
@@ -347,6 +379,11 @@ _COROLLARY = register(Claim(
                  "0 < beta < 1; 0 < sum_t ||p_t||^2 < oo (or constant update norms)"),
     derive_fn=_derive_corollary23,
     predict_fn=lambda beta: growth_ratio_limit(beta),
+    controls=(Control("beta -> beta^2", lambda r: growth_ratio_limit(r.details["beta"] ** 2)),
+              Control("compounded 1/(1-beta)^2", lambda r: 1 / (1 - r.details["beta"]) ** 2)),
+    quantities=("predicted: (1+beta)/(1-beta) at beta = 0.9; measured: (||w_T||^2 - ||w_0||^2)/(lr^2 sum_t "
+                "||p_t||^2) on the converged 2-D toy (summable update norms); error: relative difference"),
+    pass_rule="error <= 1e-6 (the finite-T gap, reported in details, is far smaller)",
 ))
 
 register(Claim(
@@ -357,6 +394,12 @@ register(Claim(
     assumptions=(_SI, "heavy-ball momentum with beta >= 0, no weight decay"),
     derive_fn=_derive_lemmaA1,
     predict_fn=lambda update_sq, lr, beta: np.diff(lemma_norm_sq(0.0, update_sq, lr, beta), axis=0),
+    controls=(Control("momentum adds nothing (GD's increment, beta -> 0)",
+                      lambda r: _wrong_increments(r, beta=lambda b: 0.0)),
+              Control("beta -> beta^2", lambda r: _wrong_increments(r, beta=lambda b: b * b))),
+    quantities=("predicted: 0, the lemma's lower bound on (increment - GD increment); measured: its minimum over "
+                "all steps relative to ||w_t||^2; error: max |recorded - predicted increment|/||w_t||^2"),
+    pass_rule="error <= 1e-10 and the minimum (increment - GD increment)/||w_t||^2 >= -1e-10",
 ))
 
 register(Claim(
@@ -370,6 +413,10 @@ register(Claim(
                  "the inequality needs w_t.p_t <= 0, which Lemma 2.2 gives under momentum"),
     derive_fn=_derive_prop31,
     predict_fn=lambda w_sq, projected_update_sq, lr: projected_norm_sq(w_sq, projected_update_sq, lr),
+    controls=(Control("unprojected growth (heavy ball's Lemma 2.2 law)", lambda r: _wrong_norms(r, raw=True)),),
+    quantities=_IDENTITY_QUANTITIES + " (runs: network and toy, SGDP); error also covers the great-circle "
+               "residual and the radial part of the update",
+    pass_rule=_IDENTITY_RULE + ", and no step with w.p <= 0 ends above the unprojected step",
 ))
 
 __all__ += ["DIM"]
