@@ -100,12 +100,15 @@ def test_rate_constant_is_the_limit_numerically():
     assert at[0] > at[1] > at[2] > 1 and at[2] - 1 < 0.02
 
 
-def test_tau_weights():
-    w = cv.tau_weights(50, 0.9)
-    assert w.sum() == pytest.approx(1.0)
-    raw = 1 - 0.9 ** (50 - np.arange(50))
-    assert np.allclose(w, raw / raw.sum())
-    assert np.all(np.diff(w) < 0)  # later iterates weigh less (1 - beta1^(N-j) decreases in j)
+def test_tau_weights_are_the_reindexed_double_sum():
+    """P(tau = j) is the weight of ||grad F(x_j)||^2 in sum_{n=1}^N sum_{k<n} beta1^k ||G_{n-k}||^2
+    (G_n = grad F(x_{n-1})), counted here by brute force over (n, k), then normalised."""
+    N, b1 = 50, 0.9
+    count = np.zeros(N)
+    for n in range(1, N + 1):
+        for k in range(n):
+            count[n - k - 1] += b1**k
+    assert np.allclose(cv.tau_weights(N, b1), count / count.sum(), rtol=1e-12, atol=0)
 
 
 def test_gate_counterexample_is_exact():
