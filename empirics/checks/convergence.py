@@ -126,7 +126,7 @@ def simulate(obj, N: int, *, alpha0: float, beta1: float, eps: float, beta3: flo
     record = torch.empty(seeds, draws, obj.d, dtype=x.dtype, device=x.device)
     with single_thread():
         _run(obj, rule, h, x, state, hits, record, N, gen, chunk)
-    grad_sq = torch.cat([(obj.full_grad(part) ** 2).sum(-1) for part in record.split(16)])
+        grad_sq = torch.cat([(obj.full_grad(part) ** 2).sum(-1) for part in record.split(16)])
     return grad_sq.mean(-1).cpu().numpy()
 
 

@@ -28,6 +28,7 @@ import torch
 
 from momentumlab.empirics.backend import TORCH, resolve_device, seed_everything
 from momentumlab.empirics.checks import attach
+from momentumlab.empirics.checks.convergence import single_thread
 from momentumlab.empirics.data import digits, minibatches
 from momentumlab.empirics.models import ScaleInvariantMLP
 from momentumlab.theory.claims import CheckResult, get_claim
@@ -172,7 +173,8 @@ def toy_trace(label: str, steps: int, lr: float = TOY_LR, device: str = "cpu") -
     def loss_at(t):
         return -(w @ target) / w.norm()
 
-    trace = _run(label, rule_name, hyper, lr, [w], [0], loss_at, steps)
+    with single_thread():  # tiny tensors: extra intra-op threads only add contention
+        trace = _run(label, rule_name, hyper, lr, [w], [0], loss_at, steps)
     trace.names = ["w"]
     return trace
 
@@ -196,7 +198,8 @@ def network_trace(label: str, steps: int, seed: int, device: str = "cpu", norm_e
         return torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
 
     rule_name, hyper = OPTIMIZERS[label]
-    trace = _run(label, rule_name, hyper, lr, params, si_index, loss_at, steps)
+    with single_thread():  # a small MLP on 128-sample batches: one thread is faster on a shared CPU
+        trace = _run(label, rule_name, hyper, lr, params, si_index, loss_at, steps)
     trace.names = list(model.scale_invariant)
     return trace
 
