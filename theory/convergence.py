@@ -284,32 +284,31 @@ def _nonneg(expr) -> bool:
 
 
 def _rule_steps(with_gate: bool) -> list[Step]:
-    """rules.defossez_adam on symbols, three steps: the step is alpha_n gamma_n m_n/sqrt(eps+v_n)."""
+    """rules.defossez_adam, one step from a symbolic state (any step n), and Omega_n^2 for symbolic n."""
     rule = get_rule("defossez_adam")
-    gs = sp.symbols("g1:4", real=True)
     h = rule.hyper(lr=alpha, betas=(beta1, beta2), eps=eps,
                    **({"beta3": beta3, "alpha1": alpha1} if with_gate else {}))
-    x = sp.Symbol("x0", real=True)
-    state = rule.init(x, SYMPY_SCALAR)
-    xs = [x]
-    for g in gs:
-        x, state = rule(x, g, state, h, SYMPY_SCALAR)
-        xs.append(x)
-    m3 = beta1**2 * gs[0] + beta1 * gs[1] + gs[2]
-    v3 = beta2**2 * gs[0] ** 2 + beta2 * gs[1] ** 2 + gs[2] ** 2
-    a3 = alpha * (1 - beta1) * sp.sqrt(piecewise_branch(sp.summation(beta2 ** sp.Symbol("j"), (sp.Symbol("j"), 0, 2))))
-    gate = 1 / (1 + sp.Min(beta3 * ((1 - beta1) * m3) ** 2, alpha1)) if with_gate else 1
-    gap = (xs[3] - xs[2]) + a3 * gate * m3 / sp.sqrt(eps + v3)
-    what = ("with VRAdam's gate gamma_3 = 1/(1 + min(beta_3 ||(1-beta_1) m_3||^2, alpha_1))"
+    x, g, m_prev, v_prev = sp.symbols("x_{n-1} g_n m_{n-1} v_{n-1}", real=True)
+    W = sp.Symbol("Omega_{n-1}^2", nonnegative=True)
+    state = {"step": sp.Symbol("n", integer=True, positive=True) - 1, "omega_sq": W, "exp_avg": m_prev,
+             "exp_avg_sq": v_prev, "gate": 1}
+    x_new, new = rule(x, g, state, h, SYMPY_SCALAR)
+    m, v, omega_sq = beta1 * m_prev + g, beta2 * v_prev + g**2, beta2 * W + 1
+    gate = 1 / (1 + sp.Min(beta3 * ((1 - beta1) * m) ** 2, alpha1)) if with_gate else 1
+    gap = (x_new - x) + alpha * (1 - beta1) * sp.sqrt(omega_sq) * gate * m / sp.sqrt(eps + v)
+    gap_state = (new["exp_avg"] - m) ** 2 + (new["exp_avg_sq"] - v) ** 2 + (new["omega_sq"] - omega_sq) ** 2
+    what = ("with VRAdam's gate gamma_n = 1/(1 + min(beta_3 ||(1-beta_1) m_n||^2, alpha_1))"
             if with_gate else "(gamma_n = 1)")
-    omega = sp.summation(beta2 ** sp.Symbol("j"), (sp.Symbol("j"), 0, 2))
-    return [Step(f"rules.defossez_adam run on symbols for 3 steps {what}: x_3 - x_2 = -alpha (1-beta_1)"
-                 " Omega_3 gamma_3 m_3/sqrt(eps + v_3), m_3 = sum_k beta_1^k g_{3-k}, v_3 = sum_j "
-                 "beta_2^j g_{3-j}^2, Omega_3^2 = sum_{j<3} beta_2^j", sp.simplify(gap), is_zero(gap)),
-            Step("Omega_n^2 = sum_{j<n} beta_2^j = (1 - beta_2^n)/(1 - beta_2) (n = 3 shown; the "
-                 "rule accumulates Omega^2 <- beta_2 Omega^2 + 1)",
-                 sp.simplify(omega - (1 - beta2**3) / (1 - beta2)),
-                 is_zero(omega - (1 - beta2**3) / (1 - beta2)))]
+    n = sp.Symbol("n", integer=True, positive=True)
+    closed = lambda k: (1 - beta2**k) / (1 - beta2)  # noqa: E731
+    recur = closed(n) - (beta2 * closed(n - 1) + 1)
+    return [Step(f"rules.defossez_adam, one step from a symbolic state {what}: x_n - x_{{n-1}} = -alpha "
+                 "(1-beta_1) Omega_n gamma_n m_n/sqrt(eps + v_n), m_n = beta_1 m_{n-1} + g_n, v_n = beta_2 "
+                 "v_{n-1} + g_n^2, Omega_n^2 = beta_2 Omega_{n-1}^2 + 1", sp.simplify(gap + gap_state),
+                 is_zero(gap) and is_zero(gap_state)),
+            Step("Omega_n^2 = (1 - beta_2^n)/(1 - beta_2) = sum_{j<n} beta_2^j for every n: it solves the rule's "
+                 "recursion Omega_n^2 = beta_2 Omega_{n-1}^2 + 1 (symbolic n) with Omega_0^2 = 0",
+                 sp.simplify(recur) + closed(0), is_zero(recur) and is_zero(closed(0)))]
 
 
 def _split_step() -> Step:
