@@ -42,6 +42,7 @@ __all__ = [
     "UnknownClaimError",
     "is_zero",
     "is_true",
+    "piecewise_branch",
 ]
 
 
@@ -397,3 +398,54 @@ def finite(x) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def _decide(cond, assume) -> bool | None:
+    """True / False when sympy decides ``cond`` under ``assume`` (a sympy boolean), else None."""
+    cond = sp.sympify(cond)
+    if cond in (sp.true, sp.false):
+        return bool(cond)
+    facts = set(assume.args) if isinstance(assume, sp.And) else {assume}
+    if cond in facts or cond == assume:
+        return True
+    if sp.Not(cond) in facts:
+        return False
+    reduced = sp.simplify(cond)
+    if reduced in (sp.true, sp.false):
+        return bool(reduced)
+    if isinstance(cond, (sp.Eq, sp.Ne)):
+        gap = sp.simplify(cond.lhs - cond.rhs)
+        if gap.is_nonzero:
+            return isinstance(cond, sp.Ne)
+        if gap.is_zero:
+            return isinstance(cond, sp.Eq)
+    if isinstance(cond, (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan, sp.GreaterThan)):
+        gap = sp.simplify(cond.gts - cond.lts)  # >= 0 (or > 0) when cond holds
+        strict = isinstance(cond, (sp.StrictLessThan, sp.StrictGreaterThan))
+        if (gap.is_positive if strict else gap.is_nonnegative):
+            return True
+        if (gap.is_nonpositive if strict else gap.is_negative):
+            return False
+    return None
+
+
+def piecewise_branch(expr, assume=sp.true):
+    """``expr`` with every sympy ``Piecewise`` replaced by the branch that holds under ``assume``.
+
+    A Piecewise takes its first branch whose condition holds; so each earlier condition must be
+    decided False and the chosen one True -- by sympy, from the symbols' assumptions plus the
+    facts in ``assume`` (a sympy boolean, e.g. ``sp.Abs(a) < 1`` or ``(j <= n) & (k <= n)``).
+    Raises ``ValueError`` naming the condition sympy could not decide (never a silent guess).
+    E.g. a geometric sum ``Piecewise((n, Eq(a, 1)), ((1 - a**n)/(1 - a), True))`` with
+    ``a = 1/(1+q)``, ``q > 0``, gives the second branch: ``Eq(a, 1)`` is decided False.
+    """
+    def pick(pw):
+        for value, cond in pw.args:
+            verdict = _decide(cond, assume)
+            if verdict is True:
+                return value
+            if verdict is None:
+                raise ValueError(f"piecewise_branch: cannot decide {cond} under {assume}")
+        raise ValueError(f"piecewise_branch: no branch of {pw} holds under {assume}")
+
+    return sp.sympify(expr).replace(lambda x: isinstance(x, sp.Piecewise), pick)

@@ -28,6 +28,7 @@ import torch
 
 from momentumlab.empirics.backend import TORCH, resolve_device, seed_everything
 from momentumlab.empirics.checks import attach
+from momentumlab.empirics.checks.convergence import single_thread
 from momentumlab.empirics.data import digits, minibatches
 from momentumlab.empirics.models import ScaleInvariantMLP
 from momentumlab.theory.claims import CheckResult, get_claim
@@ -172,7 +173,8 @@ def toy_trace(label: str, steps: int, lr: float = TOY_LR, device: str = "cpu") -
     def loss_at(t):
         return -(w @ target) / w.norm()
 
-    trace = _run(label, rule_name, hyper, lr, [w], [0], loss_at, steps)
+    with single_thread():  # tiny tensors: extra intra-op threads only add contention
+        trace = _run(label, rule_name, hyper, lr, [w], [0], loss_at, steps)
     trace.names = ["w"]
     return trace
 
@@ -196,7 +198,8 @@ def network_trace(label: str, steps: int, seed: int, device: str = "cpu", norm_e
         return torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
 
     rule_name, hyper = OPTIMIZERS[label]
-    trace = _run(label, rule_name, hyper, lr, params, si_index, loss_at, steps)
+    with single_thread():  # a small MLP on 128-sample batches: one thread is faster on a shared CPU
+        trace = _run(label, rule_name, hyper, lr, params, si_index, loss_at, steps)
     trace.names = list(model.scale_invariant)
     return trace
 
@@ -212,15 +215,39 @@ def _summary(tr: Trace) -> dict:
             "identity_error": tr.identity_error(), "final_loss": float(tr.losses[-1]), **tr.extra}
 
 
+def _inputs(tr: Trace, projected: bool = False) -> dict:
+    """What a norm prediction is computed from: ``||w_0||^2``, update norms, lr, beta."""
+    P = tr.projected_sq if projected else tr.update_sq
+    return {"w0_sq": tr.norm_sq[0], "update_sq": P, "lr": tr.lr, "beta": 0.0 if projected else tr.beta,
+            "raw_update_sq": tr.update_sq, "raw_beta": tr.beta}
+
+
 def _identity_result(traces: list[Trace], extra: dict | None = None) -> CheckResult:
+    """Recorded ``||w_t||^2`` of each run against the predicted trajectory, max relative error.
+
+    ``prediction`` is ``{run label: predicted ||w_t||^2 array}``; ``compare`` re-judges the
+    recorded norms against any such dict (negative controls, resolution).  The inputs of the
+    prediction travel as ``result.inputs`` for the claim's own controls (e.g. beta -> beta^2).
+    """
+    measured = {tr.label: tr.norm_sq for tr in traces}
+    prediction = {tr.label: tr.predicted_norm_sq() for tr in traces}
+
+    def compare(pred):
+        errors = {k: float(np.max(np.abs(np.asarray(pred[k]) - m) / m)) for k, m in measured.items()}
+        worst = max(errors.values())
+        return worst, bool(worst <= IDENTITY_RTOL)
+
+    worst, passed = compare(prediction)
     errors = {tr.label: tr.identity_error() for tr in traces}
-    worst = max(errors.values())
     head = traces[0]
-    pred, meas = float(head.predicted_norm_sq()[-1].sum()), float(head.norm_sq[-1].sum())
+    pred, meas = float(prediction[head.label][-1].sum()), float(head.norm_sq[-1].sum())
     details = {"summary": f"max relative error of ||w_t||^2 over {len(traces)} runs = {worst:.2e}",
                "reported": f"predicted/measured: final sum of ||w_T||^2 in run '{head.label}'",
                "errors": errors, "runs": {tr.label: _summary(tr) for tr in traces}, **(extra or {})}
-    return CheckResult(pred, meas, worst, IDENTITY_RTOL, worst <= IDENTITY_RTOL, details)
+    result = CheckResult(pred, meas, worst, IDENTITY_RTOL, passed, details, compare=compare,
+                         prediction=prediction)
+    result.inputs = {tr.label: _inputs(tr, projected=tr.rule == "sgdp") for tr in traces}
+    return result
 
 
 def _device_str(device) -> str:
@@ -261,9 +288,11 @@ def check_lemma22(device="cpu", seed=0, quick=True) -> CheckResult:
         norms = np.sqrt(toys[lb].norm_sq[:, 0])
         crossed = np.nonzero(norms >= reported)[0]
         paper[lb] = {"paper": reported, "measured_final_norm": float(norms[-1]),
+                     "role": "calibration (lr = 0.04 was chosen to reproduce it)" if lb == "momentum 0.9"
+                     else "out of sample (same lr, different beta)",
                      "relative_difference": float(norms[-1] / reported - 1),
                      "first_step_at_paper_value": int(crossed[0]) if len(crossed) else None}
-    paper["sgdp (momentum 0.9)"] = {"paper": "stays near 1",
+    paper["sgdp (momentum 0.9)"] = {"paper": "stays near 1", "role": "out of sample (same lr)",
                                     "measured_final_norm": float(np.sqrt(toys["sgdp"].norm_sq[-1, 0]))}
     settings = f"toy: w0=(0,1), w*=(1,0), lr={TOY_LR}, {n['toy_steps']} steps"
     return _identity_result(traces, {"paper_figure1": paper, "toy_settings": settings})
@@ -274,44 +303,70 @@ def check_corollary23(device="cpu", seed=0, quick=True) -> CheckResult:
     """Toy, momentum 0.9: (||w_T||^2 - ||w_0||^2) / (lr^2 sum ||p_t||^2) vs (1+beta)/(1-beta).
 
     The denominator is what GD with the same update norms would grow by
-    (Lemma 2.1).  The toy converges, so ``sum ||p_t||^2`` is finite and the ratio
-    has reached its limit once the tail ``sum_k P_k beta^(T-k)`` is negligible;
-    tolerance 1e-6 relative (the finite-T gap is reported in details).
+    (Lemma 2.1).  The toy converges, so ``sum ||p_t||^2`` is finite (the corollary's
+    assumption) and the ratio has reached its limit once the tail ``E_T = sum_k
+    beta^(T-1-k) P_k`` is negligible: the finite-T gap ``2 beta/(1-beta) E_T/S_T`` is
+    reported and is far below the tolerance 1e-6 relative.
     """
     dev, n = _device_str(device), _sizes(quick)
     beta = 0.9
     tr = toy_trace("momentum 0.9", n["toy_steps"], device=dev)
     measured = float((tr.norm_sq[-1, 0] - tr.norm_sq[0, 0]) / (tr.lr**2 * tr.update_sq[:, 0].sum()))
     predicted = float(get_claim("adamp.corollary2.3").predict(beta=beta))
-    err = abs(measured - predicted) / predicted
-    finite_t = growth_ratio(tr.update_sq[:, 0], beta)
+
+    def compare(pred):
+        err = abs(measured - float(pred)) / abs(float(pred))
+        return err, bool(err <= 1e-6)
+
+    err, passed = compare(predicted)
+    P = tr.update_sq[:, 0]
+    tail = float(np.sum(beta ** np.arange(len(P))[::-1] * P) / P.sum())
     nets = {lb: growth_ratio(network_trace(lb, n["net_steps"], seed, dev).update_sq.sum(axis=1),
                              float(OPTIMIZERS[lb][1]["momentum"]))
             for lb in ("momentum 0.9", "momentum 0.99")}
-    details = {"summary": f"toy ratio {measured:.6f} vs (1+b)/(1-b) = {predicted:.6f}",
-               "finite_T_ratio_from_lemma": finite_t,
+    details = {"summary": f"toy ratio {measured:.6f} vs (1+b)/(1-b) = {predicted:.6f}", "beta": beta,
+               "finite_T_gap_2b_over_1mb_E_over_S": 2 * beta / (1 - beta) * tail,
+               "finite_T_ratio_from_lemma": growth_ratio(P, beta),
                "network_ratios_finite_T": nets,
-               "note": "network runs have non-summable update norms (SGD noise) and finite T; their "
-                       "ratios approach the limit from below as T grows"}
-    return CheckResult(predicted, measured, err, 1e-6, err <= 1e-6, details)
+               "note": "network runs have non-summable update norms (SGD noise) and finite T, outside the "
+                       "corollary's assumption; their ratios are shown, not judged"}
+    return CheckResult(predicted, measured, err, 1e-6, passed, details, compare=compare, prediction=predicted)
 
 
 @attach("adamp.lemmaA.1")
 def check_lemmaA1(device="cpu", seed=0, quick=True) -> CheckResult:
-    """Momentum runs: min over steps of the norm increment minus GD's increment, relative to ||w_t||^2."""
+    """Momentum runs: the recorded increments equal Lemma 2.2's and are never below GD's increment.
+
+    Two parts: (i) the recorded ``||w_{t+1}||^2 - ||w_t||^2`` equal the predicted increments
+    ``lr^2 (P_t + 2 sum_k beta^(t-k) P_k)`` (relative to ``||w_t||^2``, <= 1e-10): this is what
+    ``compare`` re-judges, so a wrong prediction (x2, beta -> 0) is rejected; (ii) the lemma's
+    inequality, min over steps of (increment - lr^2 P_t)/||w_t||^2 >= -1e-10.
+    """
     dev, n = _device_str(device), _sizes(quick)
-    traces = [network_trace(lb, n["net_steps"], seed, dev) for lb in ("momentum 0.9", "momentum 0.99")]
-    traces += [toy_trace(lb, n["toy_steps"], device=dev) for lb in ("momentum 0.9", "momentum 0.99")]
-    worst_excess, worst_incr = np.inf, np.inf
-    for tr in traces:
-        incr = np.diff(tr.norm_sq, axis=0) / tr.norm_sq[:-1]
-        excess = (np.diff(tr.norm_sq, axis=0) - tr.lr**2 * tr.update_sq) / tr.norm_sq[:-1]
-        worst_incr, worst_excess = min(worst_incr, incr.min()), min(worst_excess, excess.min())
-    err = max(0.0, -worst_excess, -worst_incr)
-    details = {"summary": "min relative (increment - GD increment) over all steps; predicted lower bound 0",
-               "min_relative_increment": float(worst_incr),
-               "min_relative_excess_over_gd": float(worst_excess)}
-    return CheckResult(0.0, float(worst_excess), err, IDENTITY_RTOL, err <= IDENTITY_RTOL, details)
+    traces = [_relabel(network_trace(lb, n["net_steps"], seed, dev), f"network {lb}")
+              for lb in ("momentum 0.9", "momentum 0.99")]
+    traces += [_relabel(toy_trace(lb, n["toy_steps"], device=dev), f"toy {lb}")
+               for lb in ("momentum 0.9", "momentum 0.99")]
+    claim = get_claim("adamp.lemmaA.1")
+    incr = {tr.label: np.diff(tr.norm_sq, axis=0) for tr in traces}
+    scale = {tr.label: tr.norm_sq[:-1] for tr in traces}
+    prediction = {tr.label: claim.predict(update_sq=tr.update_sq, lr=tr.lr, beta=tr.beta) for tr in traces}
+    excess = min(float(((incr[tr.label] - tr.lr**2 * tr.update_sq) / scale[tr.label]).min()) for tr in traces)
+    worst_incr = min(float((incr[k] / scale[k]).min()) for k in incr)
+    inequality_holds = excess >= -IDENTITY_RTOL and worst_incr >= -IDENTITY_RTOL
+
+    def compare(pred):
+        err = max(float(np.max(np.abs(np.asarray(pred[k]) - incr[k]) / scale[k])) for k in incr)
+        return err, bool(err <= IDENTITY_RTOL and inequality_holds)
+
+    err, passed = compare(prediction)
+    details = {"summary": f"increments vs Lemma 2.2 {err:.1e} (relative to ||w_t||^2); min relative "
+                          f"(increment - GD increment) = {excess:.2e} (lemma: >= 0)",
+               "min_relative_increment": worst_incr, "min_relative_excess_over_gd": excess}
+    result = CheckResult(0.0, excess, err, IDENTITY_RTOL, passed, details, compare=compare,
+                         prediction=prediction)
+    result.inputs = {tr.label: _inputs(tr) for tr in traces}
+    return result
 
 
 @attach("adamp.proposition3.1")
@@ -328,7 +383,14 @@ def check_prop31(device="cpu", seed=0, quick=True) -> CheckResult:
         pushes_in = tr.w_dot_p <= 0
         above = tr.norm_sq[1:] > tr.unprojected_sq * (1 + IDENTITY_RTOL)
         violations += int(np.sum(pushes_in & above))
-    err = max(identity.error, gc, radial)
+    geometry_ok = max(gc, radial) <= IDENTITY_RTOL and violations == 0
+
+    def compare(pred):
+        err, ok = identity.compare(pred)
+        err = max(err, gc, radial)
+        return err, bool(ok and geometry_ok)
+
+    err, passed = compare(identity.prediction)
     momentum = toy_trace("momentum 0.9", n["toy_steps"], device=dev)
     details = {**identity.details,
                "summary": f"norm identity {identity.error:.1e}, great-circle residual {gc:.1e}, "
@@ -338,5 +400,7 @@ def check_prop31(device="cpu", seed=0, quick=True) -> CheckResult:
                "fraction_w_dot_p_nonpositive": float(np.mean(np.r_[net.w_dot_p.ravel(), toy.w_dot_p.ravel()] <= 0)),
                "toy_final_norm": {"sgdp": float(np.sqrt(toy.norm_sq[-1, 0])),
                                   "momentum 0.9": float(np.sqrt(momentum.norm_sq[-1, 0]))}}
-    passed = err <= IDENTITY_RTOL and violations == 0
-    return CheckResult(identity.predicted, identity.measured, err, IDENTITY_RTOL, passed, details)
+    result = CheckResult(identity.predicted, identity.measured, err, IDENTITY_RTOL, passed, details,
+                         compare=compare, prediction=identity.prediction)
+    result.inputs = identity.inputs
+    return result

@@ -17,8 +17,11 @@ CONSTS = {"d": 11, "L": 8.0, "R": 4.2, "eps": 1e-8, "beta1": 0.9, "alpha0": 1.0,
 
 
 def test_statuses():
-    assert get_claim("convergence.adam_bound").derive().status == "proved"
-    assert get_claim("convergence.rate").derive().status == "proved"
+    adam = get_claim("convergence.adam_bound").derive()
+    assert adam.status == "proved from lemmas"
+    assert {"descent lemma", "Cauchy-Schwarz", "telescoping sum"} <= set(adam.lemmas)
+    assert not [s for s in adam.steps if s.kind == "stated"]
+    assert get_claim("convergence.rate").derive().status == "proved from lemmas"
     vr = get_claim("convergence.vradam_bound").derive()
     assert vr.status == "derived"  # the worst-case gate step is a [gap], marked not reduced
     gaps = [s for s in vr.steps if s.proved is False]
@@ -53,6 +56,34 @@ def test_prediction_matches_the_sympy_expression():
     assert vr == pytest.approx(11 * exact, rel=1e-10)
 
 
+def test_closed_form_is_computed_not_retyped():
+    """The derivation's expression is the assembled bound; it equals the published form (a
+    separately written formula: the paper's statement) at a non-special point."""
+    expr = get_claim("convergence.adam_bound").derive().expression
+    pub = cv._schedule(cv.adam_bound_published())
+    at = {cv.N: 777, cv.d: 3, cv.L: sp.Rational(7, 3), cv.R: sp.Rational(5, 2), cv.eps: sp.Rational(1, 1000),
+          cv.beta1: sp.Rational(2, 3), cv.alpha0: sp.Rational(3, 7), cv.delta: sp.Rational(1, 5)}
+    assert float(expr.subs(at)) == pytest.approx(float(pub.subs(at)), rel=1e-12)
+
+
+@pytest.fixture
+def restore_constants():
+    yield
+    cv.clear_caches()
+    get_claim("convergence.adam_bound").__dict__.pop("_derivation", None)
+
+
+@pytest.mark.parametrize("name, wrong", [("U_COEF", sp.Rational(3, 1000)), ("SERIES_SQRT", sp.Rational(1, 500)),
+                                         ("SHARE", 1), ("B_LAMBDA", sp.Rational(1, 1000))])
+def test_a_wrong_constant_in_the_chain_is_not_proved(monkeypatch, restore_constants, name, wrong):
+    """Changing one of the proof's constants breaks the sympy comparison with the published form."""
+    monkeypatch.setattr(cv, name, wrong)
+    cv.clear_caches()
+    claim = get_claim("convergence.adam_bound")
+    claim.__dict__.pop("_derivation", None)
+    assert claim.derive().status == "derived"
+
+
 def test_domain_is_enforced():
     with pytest.raises(ValueError):
         cv.adam_bound_value(N=10, **{**CONSTS, "beta1": 0.95})  # beta1 >= beta2 = 0.9
@@ -69,12 +100,15 @@ def test_rate_constant_is_the_limit_numerically():
     assert at[0] > at[1] > at[2] > 1 and at[2] - 1 < 0.02
 
 
-def test_tau_weights():
-    w = cv.tau_weights(50, 0.9)
-    assert w.sum() == pytest.approx(1.0)
-    raw = 1 - 0.9 ** (50 - np.arange(50))
-    assert np.allclose(w, raw / raw.sum())
-    assert np.all(np.diff(w) < 0)  # later iterates weigh less (1 - beta1^(N-j) decreases in j)
+def test_tau_weights_are_the_reindexed_double_sum():
+    """P(tau = j) is the weight of ||grad F(x_j)||^2 in sum_{n=1}^N sum_{k<n} beta1^k ||G_{n-k}||^2
+    (G_n = grad F(x_{n-1})), counted here by brute force over (n, k), then normalised."""
+    N, b1 = 50, 0.9
+    count = np.zeros(N)
+    for n in range(1, N + 1):
+        for k in range(n):
+            count[n - k - 1] += b1**k
+    assert np.allclose(cv.tau_weights(N, b1), count / count.sum(), rtol=1e-12, atol=0)
 
 
 def test_gate_counterexample_is_exact():

@@ -30,15 +30,20 @@ def test_wrong_beta_in_the_prediction_is_detected():
     assert tr.identity_error() < IDENTITY_RTOL < tr_wrong.identity_error()
 
 
-def test_toy_reproduces_paper_figure1_within_two_percent():
-    """Paper: 1 -> 2.93 (momentum 0.9), 1 -> 27.87 (0.99); lr 0.04 was chosen to match 0.9 only."""
+def test_toy_out_of_sample_figures_match_the_paper():
+    """Fig. 1: lr = 0.04 was chosen so that momentum 0.9 gives 2.93 -- calibration, not tested here.
+    Out of sample, with the same lr: momentum 0.99 (paper 27.87) and SGDP (paper: stays near 1)."""
     details = get_claim("adamp.lemma2.2").check(quick=True).details["paper_figure1"]
-    assert abs(details["momentum 0.9"]["relative_difference"]) < 0.02
-    assert abs(details["momentum 0.99"]["relative_difference"]) < 0.02
-    assert details["sgdp (momentum 0.9)"]["measured_final_norm"] < 1.2
+    assert details["momentum 0.9"]["role"].startswith("calibration")
+    assert abs(details["momentum 0.99"]["relative_difference"]) < 0.02  # out of sample
+    assert details["sgdp (momentum 0.9)"]["measured_final_norm"] < 1.2  # out of sample
 
 
 def test_effective_step_shrinks_as_momentum_grows_the_norm():
+    """Same lr, same batches: momentum 0.99 grows ||w|| and takes smaller effective steps
+    ||w_hat_{t+1} - w_hat_t|| late in training than SGDP, whose projection stops the growth."""
     sgdp = network_trace("sgdp", 40, 0, "cpu")
     mom = network_trace("momentum 0.99", 40, 0, "cpu")
-    assert np.all(mom.norm_sq[-1] > sgdp.norm_sq[-1])
+    late = slice(30, None)
+    assert np.all(mom.norm_sq[-1] > 5 * sgdp.norm_sq[-1])
+    assert np.all(np.nanmean(mom.effective_step[late], 0) < np.nanmean(sgdp.effective_step[late], 0))
