@@ -148,6 +148,8 @@ def test_new_rules_match_torch(name, cls, kw):
         opt.step()
         w, st_ = rule(w, torch.sin(3 * w) + w**2, st_, h, TORCH)
     assert torch.allclose(w, p.detach(), rtol=0, atol=1e-8 if name == "nadam" else 1e-13)
+    # the state too: the step count torch keeps (the rule's bookkeeping must match it)
+    assert float(st_["step"]) == float(opt.state[p]["step"]) == 20
 
 
 def test_ema_momentum_rule_is_the_ema():
