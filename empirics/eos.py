@@ -94,6 +94,7 @@ class EosRun:
     threshold: list = field(default_factory=list)    # theory.eos.threshold at that step's eta
     matvecs: int = 0
     seconds: float = 0.0
+    diverged_at: int | None = None                   # first step whose loss is not finite
 
     # ---- summaries
     def window(self) -> slice:
@@ -108,33 +109,42 @@ class EosRun:
         s = self.settings
         w = self.window()
         c = threshold_times_lr(s["optimizer"], s["beta"])
-        measured = float(np.median(self.ratio()[w]) * c) if len(self.ratio()[w]) else float("nan")
-        rel = abs(measured - c) / c
+        late = self.ratio()[w] if self.diverged_at is None else np.empty(0)
+        measured = float(np.median(late) * c) if len(late) else None
+        rel = abs(measured - c) / c if measured is not None else None
         first = np.flatnonzero(np.abs(self.ratio() - 1) <= HOVER_TOL)
         late_steps = np.asarray(self.eval_step)[w]
         return {
             "optimizer": s["optimizer"], "lr": s["lr"],
             "predicted_eta_times_S": c, "measured_eta_times_S": measured, "rel_error": rel,
-            "hovers": bool(rel <= HOVER_TOL),
+            "hovers": rel is not None and bool(rel <= HOVER_TOL),
+            "diverged_at_step": self.diverged_at,
             "window": f"steps {int(late_steps[0]) if len(late_steps) else '-'}.."
                       f"{s['steps']} (last {int(LATE_FRACTION * 100)}%)",
             "initial_ratio": float(self.ratio()[0]) if self.sharpness else None,
             "max_ratio": float(self.ratio().max()) if self.sharpness else None,
             "first_step_within_10pct": int(self.eval_step[first[0]]) if len(first) else None,
-            "late_median_sharpness": float(np.median(np.asarray(self.sharpness)[w])),
-            "late_median_threshold": float(np.median(np.asarray(self.threshold)[w])),
+            "late_median_sharpness": _median(np.asarray(self.sharpness)[w]),
+            "late_median_threshold": _median(np.asarray(self.threshold)[w]),
             "loss_first": self.loss[0], "loss_last": self.loss[-1],
             "loss_oscillation": loss_oscillation(self.loss, s["steps"]),
-            "late_median_eta": float(np.median(self.eta[int((1 - LATE_FRACTION) * len(self.eta)):])),
+            "late_median_eta": _median(self.eta[int((1 - LATE_FRACTION) * len(self.eta)):]),
             "min_eta": float(np.min(self.eta)),
-            "late_median_norm_sq": (float(np.median(self.norm_sq[int((1 - LATE_FRACTION) *
-                                                                     len(self.norm_sq)):]))
+            "late_median_norm_sq": (_median(self.norm_sq[int((1 - LATE_FRACTION) *
+                                                              len(self.norm_sq)):])
                                     if self.norm_sq else None),
             "seconds": round(self.seconds, 2), "matvecs": self.matvecs,
         }
 
     def to_json(self) -> dict:
         return {**asdict(self), "summary": self.summary()}
+
+
+def _median(values) -> float | None:
+    """Median of the finite values; None when there are none (a run that diverged early)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if len(v) else None
 
 
 def late_window(eval_step, steps: int) -> slice:
@@ -146,7 +156,7 @@ def late_window(eval_step, steps: int) -> slice:
 def loss_oscillation(loss, steps: int) -> float:
     """Median over the late window of ``|L_{t+1} - L_t| / L_t`` (step-to-step relative change)."""
     L = np.asarray(loss[int((1 - LATE_FRACTION) * steps):])
-    if len(L) < 2:
+    if len(L) < 2 or not np.all(np.isfinite(L)):
         return float("nan")
     return float(np.median(np.abs(np.diff(L)) / L[:-1]))
 
@@ -222,6 +232,7 @@ def _run(s: Settings, device, seed: int) -> EosRun:
         if s.optimizer == "vradam":
             run.norm_sq.append(float(opt.last_norm_sq[0]))
         if not math.isfinite(run.loss[-1]):
+            run.diverged_at = t
             break
         if t % s.eig_every == 0 or t == 1:
             eig = _sharpness(model, mse, x, params, opt, s, vec, device, seed)

@@ -1,4 +1,4 @@
-"""`momentumlab verify | list | explain`: the command-line contract of DESIGN.md."""
+"""`momentumlab verify | list | explain`."""
 import json
 
 import pytest
