@@ -215,7 +215,10 @@ def validate(args):
 
 def _axes(model, y, grid, x_range, y_range):
     lo, hi = x_range or model.x_range
-    x = np.linspace(lo, hi, grid + 1)[1:] if lo == 0 else np.linspace(lo, hi, grid)
+    if model.gate and x_range is None:  # VRAdam: B(beta1) ... B(beta1)(1 + alpha1) spans a decade
+        x = np.geomspace(hi / 100, hi, grid)
+    else:
+        x = np.linspace(lo, hi, grid + 1)[1:] if lo == 0 else np.linspace(lo, hi, grid)
     if y is None:
         return x, None
     return x, np.linspace(*(y_range or model.param(y).range), grid)
@@ -263,6 +266,26 @@ def stability_report(optimizer: str, y: str | None = "beta", grid: int = 64, ste
     return report, sw
 
 
+#: how figures name the optimizers and their hyperparameters (mathtext)
+DISPLAY_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "ema_momentum": "EMA momentum",
+                 "nesterov": "Nesterov", "nadam": "NAdam", "rmsprop": "RMSprop", "adam": "Adam",
+                 "vradam": "VRAdam", "tam": "TAM"}
+
+
+def tex(expr) -> str:
+    """``expr`` (sympy) as mathtext, e.g. ``\\min(\\alpha_1, \\beta_3\\|v\\|^2)``."""
+    import sympy as sp
+
+    names = {s: r"\|v\|" for s in expr.free_symbols if s.name == "||v||"}
+    return sp.latex(expr, symbol_names=names)
+
+
+def _symbol_tex(name: str) -> str:
+    import sympy as sp
+
+    return f"${sp.latex(sp.Symbol(name))}$"
+
+
 def _boundary_curves(sw, an, model):
     """Threshold curves x*(y) to draw: the closed form and, for VRAdam, the saturation line."""
     import sympy as sp
@@ -274,8 +297,8 @@ def _boundary_curves(sw, an, model):
     gate = model.param("G").symbol if model.gate else None
     forms = [("symbolic threshold", an.threshold)]
     if gate is not None:
-        forms = [("threshold at the minimum (G = 0)", an.threshold.subs(gate, 0)),
-                 ("gate saturated (G = alpha1)",
+        forms = [(r"threshold at the minimum ($G = 0$): $B(\beta_1)$", an.threshold.subs(gate, 0)),
+                 (r"gate saturated ($G = \alpha_1$): $B(\beta_1)(1 + \alpha_1)$",
                   an.threshold.subs(gate, model.param("alpha1").symbol))]
     for label, expr in forms:
         subs = {p.symbol: vals[p.name] for p in model.params if p.name != sw.y_name}
@@ -287,27 +310,30 @@ def _boundary_curves(sw, an, model):
     return curves
 
 
-def plot_stability(sw, report: dict, path) -> None:
-    """Heat map of the simulated outcome, symbolic region boundary drawn over it."""
-    import matplotlib
+def plot_stability(sw, report: dict, path=None):
+    """Heat map of the simulated outcome with the symbolic region's boundary drawn over it.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import patheffects
+    Returns the :class:`matplotlib.figure.Figure` (a notebook displays it); writes it to
+    ``path`` only when one is given.  No backend is selected and pyplot's state is untouched.
+    """
+    from matplotlib import patheffects, ticker
     from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     from momentumlab.theory.stability import analyse, get_model
 
     model, an = get_model(sw.optimizer), analyse(sw.optimizer)
-    fig, ax = plt.subplots(figsize=(9.0, 5.0), dpi=120)
+    fig = Figure(figsize=(9.0, 4.8), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
     x = sw.x
+    geometric = len(x) > 2 and x[0] > 0 and bool(np.allclose(x[1:] / x[:-1], x[1] / x[0]))
     y = sw.y if sw.y is not None else np.array([0.0, 1.0])
     outcome = sw.outcome if sw.y is not None else np.vstack([sw.outcome, sw.outcome])
     ax.pcolormesh(x, y, outcome, cmap=ListedColormap(_COLOURS), vmin=-0.5, vmax=2.5,
                   shading="nearest", rasterized=True)
     if sw.y is not None:  # the Schur region itself, evaluated on a finer grid
-        xf = np.linspace(x[0], x[-1], 4 * len(x))
+        xf = (np.geomspace if geometric else np.linspace)(x[0], x[-1], 4 * len(x))
         yf = np.linspace(y[0], y[-1], 4 * len(y))
         params = {**sw.fixed, sw.y_name: yf[:, None]}
         stable = np.broadcast_to(an.stable(xf[None, :], params), (len(yf), len(xf)))
@@ -317,24 +343,30 @@ def plot_stability(sw, report: dict, path) -> None:
         if yy is None:
             ax.axvline(float(xx), color="k", ls=next(styles), lw=1.3, label=f"{label}: {float(xx):.4g}")
         else:
-            ax.plot(xx, yy, color="w", ls=next(styles), lw=1.2, label=label,
-                    path_effects=[patheffects.withStroke(linewidth=2.6, foreground="k")])
+            ax.plot(xx, yy, color="w", ls=next(styles), lw=1.4, label=label,
+                    path_effects=[patheffects.withStroke(linewidth=2.8, foreground="k")])
+    if geometric:  # VRAdam's grid: log axis with plain-number ticks
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(y[0], y[-1])
-    pre = " (preconditioned: eigenvalue of $P^{-1}H$)" if model.preconditioned else ""
+    pre = r" (eigenvalue of $P^{-1}H$)" if model.preconditioned else ""
     ax.set_xlabel(r"$\eta\lambda$" + pre)
-    ax.set_ylabel(sw.y_name if sw.y_name else "(no second parameter)")
+    ax.set_ylabel(_symbol_tex(sw.y_name) if sw.y_name else "(no second parameter)")
     if sw.y is None:
         ax.set_yticks([])
     a = report["agreement"]
     frac = "n/a" if a["fraction"] is None else f"{100 * a['fraction']:.1f}%"
-    ax.set_title(f"{sw.optimizer} ({sw.mode}), {sw.steps} steps: simulated outcome; black line = "
-                 f"Schur boundary\nagreement outside the band: {frac}; threshold "
-                 f"{report['threshold']}", fontsize=9)
+    threshold = "" if an.threshold is None else rf"stable iff $0 < \eta\lambda < {tex(an.threshold_display)}$; "
+    ax.set_title(f"{DISPLAY_NAMES.get(sw.optimizer, sw.optimizer)} ({sw.mode}), {sw.steps} steps: "
+                 f"simulated outcome, Schur boundary in black\n{threshold}agreement outside the "
+                 f"undecided band {frac}", fontsize=10)
     handles = [Patch(color=c, label=l) for c, l in zip(_COLOURS, ("converged", "bounded",
                                                                   "diverged"))]
     h2, l2 = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + h2, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    ax.legend(handles=handles + h2, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if path is not None:
+        fig.savefig(path)
+    return fig

@@ -31,7 +31,6 @@ measures throughput against a per-cell Python loop over the same rule.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import dataclasses
 import json
