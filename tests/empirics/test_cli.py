@@ -8,8 +8,9 @@ from momentumlab.empirics.cli import main
 from momentumlab.theory.claims import REGISTRY, CheckResult, Claim, Derivation, register
 
 load_claims()
-KEYS = {"id", "title", "source", "symbolic", "expression", "status", "predicted", "measured",
-        "error", "tolerance", "details", "seconds"}
+KEYS = {"id", "title", "source", "symbolic", "lemmas", "resolution", "controls", "expression",
+        "status", "predicted", "measured", "error", "tolerance", "details", "seconds",
+        "quantities", "pass_rule"}
 
 
 def test_verify_json_and_markdown(tmp_path, capsys):
@@ -60,7 +61,8 @@ def test_failing_claim_exits_1_and_is_reported(failing_claim, tmp_path):
     out = tmp_path / "r.json"
     assert main(["verify", "--only", "zz_test", "--json", str(out)]) == 1
     (row,) = json.loads(out.read_text())["claims"]
-    assert row["status"] == "fail" and row["symbolic"] == "derived"
+    assert row["status"] == "fail" and row["symbolic"] == "empirical"
+    assert "by construction" in row["details"]["summary"]
 
 
 def test_crashing_check_is_an_error_row(tmp_path):
@@ -94,7 +96,7 @@ def test_refuted_paper_claim_is_plain_in_table_and_markdown(tmp_path, capsys):
         md = tmp_path / "r.md"
         assert main(["verify", "--only", "zz_test.refuted", "--markdown", str(md)]) == 0
         out = capsys.readouterr().out
-        assert "PASS (paper refuted)" in out and "the counterexample grows" in out
+        assert "PASS R" in out and "the counterexample grows" in out
         text = md.read_text()
         assert "PASS (paper refuted)" in text and "## Findings" in text
     finally:
