@@ -229,8 +229,10 @@ def execute_notebook(path: Path, timeout: int = 900):
                                 resources={"metadata": {"path": work}}).execute()
     NB_CACHE.mkdir(parents=True, exist_ok=True)
     for old in NB_CACHE.glob(f"{path.stem}-*.ipynb"):
-        old.unlink()
-    nbformat.write(nb, cached)
+        old.unlink(missing_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, cached)  # atomic: a parallel test worker never reads half a file
     return nb
 
 

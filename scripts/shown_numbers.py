@@ -5,8 +5,9 @@ A shown number is written inside a marker that names where it was recorded::
     <!-- num: results/verify_quick.json#claims.3.measured .4g -->0.1234<!-- /num -->
 
 ``PATH`` is relative to the repository root, ``#``, then dot-separated keys (integer list
-indexes allowed; a key may contain spaces: the format is the last word), then a Python format
-spec (``.3g``, ``.1f``, ``.0%``, ``d``, ``s``).  The value between the markers is the recorded
+indexes allowed; ``[ID]`` picks the list element whose ``id`` is ID, e.g.
+``claims[eos.gd].measured``, or the dict key ID when it holds dots, e.g. ``[momentum 0.9]``; a key may contain spaces: the format is the last word), then a
+Python format spec (``.3g``, ``.1f``, ``.0%``, ``d``, ``s``).  The value between the markers is the recorded
 value rendered with that spec.
 
     python scripts/shown_numbers.py --check   # exit 1 listing every stale or broken marker
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+KEY = re.compile(r"\[[^\]]*\]|[^.\[]+")
 MARKER = re.compile(r"<!-- num: (?P<spec>[^>]*?) -->(?P<value>.*?)<!-- /num -->", re.S)
 
 
@@ -51,7 +53,7 @@ def parse(spec: str) -> tuple[str, tuple[str, ...], str]:
     path, sep, keys = where.partition("#")
     if not sep or not path or not keys or not fmt:
         raise MarkerError(f"malformed marker {spec!r}: expected 'PATH#key.path FORMAT'")
-    return path, tuple(keys.split(".")), fmt
+    return path, tuple(KEY.findall(keys)), fmt
 
 
 def markers(file: Path) -> list[Marker]:
@@ -75,9 +77,14 @@ def lookup(path: str, keys, root: Path = ROOT):
     value = _loaded[file]
     for k in keys:
         try:
-            value = value[int(k)] if isinstance(value, list) else value[k]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise MarkerError(f"{path}#{'.'.join(keys)}: no key {k!r}") from None
+            if k.startswith("[") and isinstance(value, dict):  # a key that holds dots
+                value = value[k[1:-1]]
+            elif k.startswith("["):
+                value = next(v for v in value if v.get("id") == k[1:-1])
+            else:
+                value = value[int(k)] if isinstance(value, list) else value[k]
+        except (KeyError, IndexError, ValueError, TypeError, StopIteration, AttributeError):
+            raise MarkerError(f"{path}#{''.join(keys)}: no key {k!r}") from None
     return value
 
 
