@@ -251,34 +251,61 @@ def cached_run(s: Settings, device: str = "cpu", seed: int = 0) -> EosRun:
     return run_eos(s, device, seed)
 
 
-def plot_eos(run: EosRun, path) -> None:
-    """Sharpness and threshold over time (log scale), with the loss below."""
-    import matplotlib
+#: how the figures name the optimizers and their thresholds (mathtext)
+_NAMES = {"gd": "GD", "heavy_ball": "heavy ball", "adam": "Adam", "vradam": "VRAdam"}
+_THRESHOLDS = {"gd": r"$2/\eta$", "heavy_ball": r"$(2+2\beta)/\eta$",
+               "adam": r"$B(\beta_1)/\eta$", "vradam": r"$B(\beta_1)/\eta_t$"}
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+
+def plot_eos(run: EosRun, path=None):
+    """Sharpness and threshold over time (log scale) with the loss below; a diverged run is
+    marked at the step where its loss stopped being finite.
+
+    Returns the :class:`matplotlib.figure.Figure`; writes it to ``path`` only when given (no
+    backend is selected, pyplot's state is untouched).
+    """
+    from matplotlib import ticker
+    from matplotlib.figure import Figure
 
     s = run.settings
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    ax, bx = fig.subplots(2, 1, sharex=True)
     pre = s["optimizer"] in ("adam", "vradam")
     ax.plot(run.eval_step, run.sharpness, ".-", ms=3, label=r"$\lambda_{\max}(P^{-1}H)$" if pre
             else r"$\lambda_{\max}(H)$")
-    ax.plot(run.eval_step, run.threshold, "k--", lw=1, label="threshold (theory.eos)")
+    ax.plot(run.eval_step, run.threshold, "k--", lw=1,
+            label="threshold " + _THRESHOLDS.get(s["optimizer"], ""))
     w = run.window()
-    if run.eval_step[w]:
+    if run.eval_step[w] and run.diverged_at is None:
         ax.axvspan(run.eval_step[w][0], s["steps"], color="0.9", zorder=0, label="late window")
     ax.set_yscale("log")
+    for axis in (ax.yaxis,):
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(ticker.NullFormatter())
     ax.set_ylabel("sharpness")
-    ax.legend(fontsize=8)
-    ax.set_title(f"{s['optimizer']}, lr {s['lr']:g}, digits n={s['n']}, tanh MLP "
-                 f"width {s['width']}, float64")
-    bx.semilogy(range(1, len(run.loss) + 1), run.loss, lw=0.8, label="train loss (MSE)")
+    ax.set_title(f"{_NAMES.get(s['optimizer'], s['optimizer'])}, lr {s['lr']:g}: digits "
+                 f"($n = {s['n']}$), tanh MLP width {s['width']}, float64", fontsize=10)
+    loss = np.asarray(run.loss, dtype=float)
+    finite = np.isfinite(loss)
+    steps = np.arange(1, len(loss) + 1)
+    bx.semilogy(steps[finite], loss[finite], lw=0.8, label="training loss (MSE)")
+    bx.yaxis.set_major_locator(ticker.LogLocator(numticks=6))
+    if run.diverged_at is not None:
+        for axis_ in (ax, bx):
+            axis_.axvline(run.diverged_at, color="C3", lw=1.5)
+        bx.annotate(f"diverged at step {run.diverged_at}\n(loss not finite)",
+                    xy=(run.diverged_at, 1), xycoords=("data", "axes fraction"),
+                    xytext=(6, -6), textcoords="offset points", ha="left", va="top",
+                    color="C3", fontsize=9)
     if run.norm_sq:
         bx2 = bx.twinx()
         bx2.plot(range(1, len(run.eta) + 1), np.asarray(run.eta) / s["lr"], color="C2", lw=0.8)
         bx2.set_ylabel(r"$\eta_t/\alpha_0$", color="C2")
+    ax.set_xlim(0, s["steps"])
+    ax.legend(fontsize=8)
     bx.set_xlabel("step")
     bx.set_ylabel("loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

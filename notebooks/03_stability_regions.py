@@ -32,6 +32,7 @@ QUICK = False
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import display
 import numpy as np
 
 from momentumlab.empirics.checks import load_claims
@@ -47,11 +48,7 @@ STEPS = 400 if QUICK else 1000
 def show(name, **kw):
     """Simulate, draw the heat map with the Schur boundary, display it; returns the report."""
     report, sw = stability_report(name, grid=GRID, steps=STEPS, **kw)
-    path = f"stability_{name}_{kw.get('mode', 'frozen')}.png"
-    plot_stability(sw, report, path)
-    plt.imshow(plt.imread(path))
-    plt.axis("off")
-    plt.show()
+    display(plot_stability(sw, report))  # the figure `momentumlab explore --png` writes
     return report
 
 
@@ -117,14 +114,15 @@ assert rep["agreement"]["fraction"] >= 0.995
 frozen = sweep("adam", np.linspace(1, 80, GRID), "beta", np.array([0.9]), steps=STEPS)
 running = sweep("adam", np.linspace(1, 80, GRID), "beta", np.array([0.9]), steps=STEPS,
                 mode="running")
-fig, ax = plt.subplots(figsize=(7, 2.2))
-ax.plot(frozen.x, frozen.outcome[0], "o-", ms=3, label="frozen P")
-ax.plot(running.x, running.outcome[0] + 0.05, "s-", ms=3, label="running v (beta2 = 0.999)")
-ax.axvline(38, color="k", ls="--", lw=1)
+fig, ax = plt.subplots(figsize=(7.5, 2.6))
+ax.plot(frozen.x, frozen.outcome[0], "o-", ms=3, label="frozen $P$")
+ax.plot(running.x, running.outcome[0] + 0.05, "s-", ms=3, label=r"running $v$ ($\beta_2 = 0.999$)")
+ax.axvline(38, color="k", ls="--", lw=1, label=r"threshold $B(\beta_1) = 38$")
 ax.set_yticks([0, 1, 2], ["converged", "bounded", "diverged"])
-ax.set_xlabel(r"$\eta\lambda$ (preconditioned)")
-ax.legend(fontsize=8)
-plt.show()
+ax.set_xlabel(r"$\eta\lambda$ (eigenvalue of $P^{-1}H$)")
+ax.set_title(r"Adam at $\beta_1 = 0.9$: simulated outcome per $\eta\lambda$")
+ax.legend(fontsize=8, loc="center left")
+plt.tight_layout(); plt.show()
 assert not np.any(running.outcome == 2)
 
 # %% [markdown]

@@ -27,7 +27,7 @@ sys.modules.setdefault("build_docs", build_docs)
 spec.loader.exec_module(build_docs)
 
 #: a code cell that draws a figure
-DRAWS = re.compile(r"plt\.show\(\)|plot_stability\(|^fig$|display\(fig", re.M)
+DRAWS = re.compile(r"^(?!def )(?!\s).*\b(?:plt\.show|show|display)\(", re.M)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
