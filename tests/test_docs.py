@@ -24,8 +24,26 @@ def load_build_docs():
 
 @pytest.fixture(scope="session")
 def site():
-    """Build the whole site once per test session (strict: any warning fails the build)."""
-    return load_build_docs().build()
+    """Build the whole site once per test run (strict: any warning fails the build).
+
+    Under pytest-xdist every worker asks for it: a file lock lets the first one build and the
+    others reuse its site (the run's id names the marker file).
+    """
+    import fcntl
+    import os
+
+    build_docs = load_build_docs()
+    build_docs.BUILD.mkdir(exist_ok=True)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid{os.getpid()}")
+    done = build_docs.BUILD / f".site-built-{run}"
+    with open(build_docs.BUILD / ".site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            for old in build_docs.BUILD.glob(".site-built-*"):
+                old.unlink()
+            build_docs.build()
+            done.touch()
+    return build_docs.SITE
 
 
 def test_site_builds_with_every_page(site):
