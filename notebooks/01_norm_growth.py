@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 01 — Momentum makes scale-invariant weights grow (AdamP, Sec. 2–3)
 #
+# *Running time: about <!-- num: results/notebook_times.json#01_norm_growth.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#01_norm_growth.quick_seconds .0f -->192<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # A weight $w$ that feeds BatchNorm or LayerNorm is **scale invariant**: $f(cw) = f(w)$ for
 # every $c > 0$. Differentiating in $c$ gives Euler's identity $w\cdot\nabla f(w) = 0$: the
 # gradient is always tangent to the sphere. Three consequences (Heo et al., ICLR 2021):

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 03 — Stability regions: where each optimizer converges, oscillates or diverges
 #
+# *Running time: about <!-- num: results/notebook_times.json#03_stability_regions.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#03_stability_regions.quick_seconds .0f -->69<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # On the quadratic $f(w) = \lambda w^2/2$ — one eigen-direction of any quadratic, the model behind
 # the *edge of stability* (Cohen et al. 2021, 2022) — an optimizer's update is a linear map
 # $z_{t+1} = A z_t$ on its state $z = (w, m, \dots)$. It converges iff every root of
@@ -31,8 +35,10 @@
 QUICK = False
 
 # %%
+import io
+
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import Image, display
 import numpy as np
 
 from momentumlab.empirics.checks import load_claims
@@ -48,7 +54,9 @@ STEPS = 400 if QUICK else 1000
 def show(name, **kw):
     """Simulate, draw the heat map with the Schur boundary, display it; returns the report."""
     report, sw = stability_report(name, grid=GRID, steps=STEPS, **kw)
-    display(plot_stability(sw, report))  # the figure `momentumlab explore --png` writes
+    png = io.BytesIO()
+    plot_stability(sw, report).savefig(png, format="png")  # what `explore --png` writes
+    display(Image(png.getvalue()))
     return report
 
 

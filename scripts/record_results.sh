@@ -8,6 +8,8 @@ mkdir -p results
 # the claims page's "latest recorded result" and the README's verify figures
 momentumlab verify --quick --device cpu --json results/verify_quick.json \
     --markdown results/verify_quick.md || true   # a failing claim is a result, not an error
+# how long each notebook takes at full size and in the tests (slow: the full runs)
+python scripts/time_notebooks.py
 # how long that verify took, for the README's set-up line
 python - <<'PY'
 import json

@@ -13,7 +13,7 @@ value rendered with that spec.
     python scripts/shown_numbers.py --check   # exit 1 listing every stale or broken marker
     python scripts/shown_numbers.py --write   # re-render every marker from its recorded file
 
-Files: ``README.md`` and ``docs/**/*.md``.
+Files: ``README.md``, ``docs/**/*.md`` and ``notebooks/*.py`` (in their Markdown cells).
 """
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ class MarkerError(ValueError):
 
 
 def documents(root: Path = ROOT) -> list[Path]:
-    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    """The README, the docs' Markdown and the notebooks' sources (their Markdown cells)."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md")),
+            *sorted((root / "notebooks").glob("*.py"))]
 
 
 def parse(spec: str) -> tuple[str, tuple[str, ...], str]:
