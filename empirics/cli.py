@@ -166,7 +166,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(subcommands=first not in CORE_COMMANDS)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line, printed), --help or --version
+        return int(exc.code or 0)
     try:
         check_output_paths(args)
         return int(args.func(args) or 0)
