@@ -273,6 +273,7 @@ def write_config() -> Path:
     config["docs_dir"] = str(STAGE)
     handler = config["plugins"][1]["mkdocstrings"]["handlers"]["python"]
     handler["paths"] = [str(BUILD / "pysrc")]
+    config["hooks"] = [str(ROOT / "scripts" / "mkdocs_hooks.py")]
     config["site_dir"] = str(SITE)
     listed = set(re.findall(r"guide/[\w.-]+\.md", json.dumps(config["nav"])))
     extra = sorted(f"guide/{p.name}" for p in (STAGE / "guide").glob("*.md")
