@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 01 — Momentum makes scale-invariant weights grow (AdamP, Sec. 2–3)
 #
-# *Running time: about <!-- num: results/notebook_times.json#01_norm_growth.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# *Running time: about <!-- num: results/notebook_times.json#01_norm_growth.full_minutes .0f -->8<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
 # about <!-- num: results/notebook_times.json#01_norm_growth.quick_seconds .0f -->192<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
 # `scripts/time_notebooks.py`).*
 #
@@ -77,6 +77,7 @@ for label, value in PAPER_TOY_NORMS.items():
     ax1.axhline(value, ls=":", c="gray")
 ax1.set(xlabel="step $t$", ylabel=r"$\|w_t\|$", yscale="log", title="weight norm (dotted: the paper's values)")
 ax2.set(xlabel="step $t$", ylabel=r"$\|\hat w_{t+1} - \hat w_t\|$", title="effective step")
+ax1.yaxis.set_major_locator(plt.LogLocator(subs=(1.0, 2.0, 5.0)))
 ax1.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
 ax1.legend(); plt.tight_layout(); plt.show()
 

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 03 — Stability regions: where each optimizer converges, oscillates or diverges
 #
-# *Running time: about <!-- num: results/notebook_times.json#03_stability_regions.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# *Running time: about <!-- num: results/notebook_times.json#03_stability_regions.full_minutes .0f -->1<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
 # about <!-- num: results/notebook_times.json#03_stability_regions.quick_seconds .0f -->69<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
 # `scripts/time_notebooks.py`).*
 #
