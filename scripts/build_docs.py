@@ -215,24 +215,29 @@ def with_quick_parameters(nb):
 
 def execute_notebook(path: Path, timeout: int = 900):
     """The notebook at ``path`` executed at small sizes (cached in ``build/notebooks``)."""
+    import fcntl  # POSIX: the docs build runs where the test suite does
+
     import jupytext
     import nbclient
     import nbformat
 
     key = hashlib.sha256(path.read_bytes() + _sources_digest().encode()).hexdigest()[:16]
     cached = NB_CACHE / f"{path.stem}-{key}.ipynb"
-    if cached.exists():
-        return nbformat.read(cached, as_version=4)
-    nb = with_quick_parameters(jupytext.read(path))
-    with tempfile.TemporaryDirectory() as work:  # a notebook never writes into the repository
-        nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": work}}).execute()
     NB_CACHE.mkdir(parents=True, exist_ok=True)
-    for old in NB_CACHE.glob(f"{path.stem}-*.ipynb"):
-        old.unlink(missing_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, cached)  # atomic: a parallel test worker never reads half a file
+    # one execution per notebook even when several test workers ask at once
+    with open(NB_CACHE / f".{path.stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.exists():
+            return nbformat.read(cached, as_version=4)
+        nb = with_quick_parameters(jupytext.read(path))
+        with tempfile.TemporaryDirectory() as work:  # a notebook never writes into the repository
+            nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": work}}).execute()
+        for old in NB_CACHE.glob(f"{path.stem}-*.ipynb"):
+            old.unlink(missing_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, cached)
     return nb
 
 
