@@ -138,7 +138,10 @@ def prime(claims) -> None:
     later ``derive()`` calls return the cached object.
     """
     for claim in claims:
-        if "_derivation" in claim.__dict__:
+        if "_derivation" in claim.__dict__:  # derived in this process: make sure it is stored
+            path = _file("derivations", f"{claim.id}.pickle")
+            if path is not None and not path.exists():
+                save_derivation(claim.id, claim.__dict__["_derivation"])
             continue
         cached = load_derivation(claim.id)
         if cached is not None:
