@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 04 — VRAdam at the edge of stability: physics, the period-2 orbit, a real network
 #
-# *Running time: about <!-- num: results/notebook_times.json#04_vradam_eos.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# *Running time: about <!-- num: results/notebook_times.json#04_vradam_eos.full_minutes .0f -->11<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
 # about <!-- num: results/notebook_times.json#04_vradam_eos.quick_seconds .0f -->94<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
 # `scripts/time_notebooks.py`).*
 #

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 05 — Adam's $O(\ln N/\sqrt N)$ bound, with every constant (Défossez et al. 2022; VRAdam Thm 4.2)
 #
-# *Running time: about <!-- num: results/notebook_times.json#05_convergence_bound.full_minutes .0f -->–<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# *Running time: about <!-- num: results/notebook_times.json#05_convergence_bound.full_minutes .0f -->8<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
 # about <!-- num: results/notebook_times.json#05_convergence_bound.quick_seconds .0f -->120<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
 # `scripts/time_notebooks.py`).*
 #
