@@ -34,7 +34,8 @@ _MAX_GRID = 4096
 
 def add_subcommand(subparsers) -> None:
     """Add ``analyze`` to the ``momentumlab`` parser."""
-    from momentumlab.empirics.executors import EXECUTOR_HELP
+    from momentumlab.empirics.cliargs import output_path
+    from momentumlab.empirics.executors import EXECUTOR_HELP, executor_arg
 
     p = subparsers.add_parser("analyze", help="stability theory of any update rule (yours: "
                               "FILE.py:NAME), checked by a batched simulation")
@@ -52,11 +53,12 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--x-range", type=float, nargs=2, metavar=("LO", "HI"))
     p.add_argument("--y-range", type=float, nargs=2, metavar=("LO", "HI"))
     p.add_argument("--no-simulation", action="store_true", help="symbolic analysis only")
-    p.add_argument("--json", metavar="PATH", help="write the report")
-    p.add_argument("--png", metavar="PATH", help="region figure: simulation and Schur boundary")
+    p.add_argument("--json", metavar="PATH", type=output_path, help="write the report")
+    p.add_argument("--png", metavar="PATH", type=output_path,
+                   help="region figure: simulation and Schur boundary")
     p.add_argument("--latex", action="store_true", help="print A, p(mu), the conditions and the "
                    "threshold as LaTeX")
-    p.add_argument("--executor", default=None, help=EXECUTOR_HELP + " (default: in-process "
+    p.add_argument("--executor", default=None, type=executor_arg, help=EXECUTOR_HELP + " (default: in-process "
                    "thread pool)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
     p.set_defaults(func=_cmd_analyze)

@@ -124,33 +124,42 @@ class EosRun:
                     "seconds": round(self.seconds, 2), "matvecs": self.matvecs}
         w = self.window()
         c = threshold_times_lr(s["optimizer"], s["beta"])
-        measured = float(np.median(self.ratio()[w]) * c) if len(self.ratio()[w]) else float("nan")
-        rel = abs(measured - c) / c
+        late = self.ratio()[w] if self.diverged_at is None else np.empty(0)
+        measured = float(np.median(late) * c) if len(late) else None
+        rel = abs(measured - c) / c if measured is not None else None
         first = np.flatnonzero(np.abs(self.ratio() - 1) <= HOVER_TOL)
         late_steps = np.asarray(self.eval_step)[w]
         return {
             "optimizer": s["optimizer"], "lr": s["lr"],
             "predicted_eta_times_S": c, "measured_eta_times_S": measured, "rel_error": rel,
-            "hovers": bool(rel <= HOVER_TOL),
+            "hovers": rel is not None and bool(rel <= HOVER_TOL),
+            "diverged_at_step": self.diverged_at,
             "window": f"steps {int(late_steps[0]) if len(late_steps) else '-'}.."
                       f"{s['steps']} (last {int(LATE_FRACTION * 100)}%)",
             "initial_ratio": float(self.ratio()[0]) if self.sharpness else None,
             "max_ratio": float(self.ratio().max()) if self.sharpness else None,
             "first_step_within_10pct": int(self.eval_step[first[0]]) if len(first) else None,
-            "late_median_sharpness": float(np.median(np.asarray(self.sharpness)[w])),
-            "late_median_threshold": float(np.median(np.asarray(self.threshold)[w])),
+            "late_median_sharpness": _median(np.asarray(self.sharpness)[w]),
+            "late_median_threshold": _median(np.asarray(self.threshold)[w]),
             "loss_first": self.loss[0], "loss_last": self.loss[-1],
             "loss_oscillation": loss_oscillation(self.loss, s["steps"]),
-            "late_median_eta": float(np.median(self.eta[int((1 - LATE_FRACTION) * len(self.eta)):])),
+            "late_median_eta": _median(self.eta[int((1 - LATE_FRACTION) * len(self.eta)):]),
             "min_eta": float(np.min(self.eta)),
-            "late_median_norm_sq": (float(np.median(self.norm_sq[int((1 - LATE_FRACTION) *
-                                                                     len(self.norm_sq)):]))
+            "late_median_norm_sq": (_median(self.norm_sq[int((1 - LATE_FRACTION) *
+                                                              len(self.norm_sq)):])
                                     if self.norm_sq else None),
             "seconds": round(self.seconds, 2), "matvecs": self.matvecs, "diverged_at": None,
         }
 
     def to_json(self) -> dict:
         return {**asdict(self), "summary": self.summary()}
+
+
+def _median(values) -> float | None:
+    """Median of the finite values; None when there are none (a run that diverged early)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if len(v) else None
 
 
 def late_window(eval_step, steps: int) -> slice:
@@ -162,7 +171,7 @@ def late_window(eval_step, steps: int) -> slice:
 def loss_oscillation(loss, steps: int) -> float:
     """Median over the late window of ``|L_{t+1} - L_t| / L_t`` (step-to-step relative change)."""
     L = np.asarray(loss[int((1 - LATE_FRACTION) * steps):])
-    if len(L) < 2:
+    if len(L) < 2 or not np.all(np.isfinite(L)):
         return float("nan")
     return float(np.median(np.abs(np.diff(L)) / L[:-1]))
 
@@ -254,34 +263,61 @@ def cached_run(s: Settings, device: str = "cpu", seed: int = 0) -> EosRun:
     return run_eos(s, device, seed)
 
 
-def plot_eos(run: EosRun, path) -> None:
-    """Sharpness and threshold over time (log scale), with the loss below."""
-    import matplotlib
+#: how the figures name the optimizers and their thresholds (mathtext)
+_NAMES = {"gd": "GD", "heavy_ball": "heavy ball", "adam": "Adam", "vradam": "VRAdam"}
+_THRESHOLDS = {"gd": r"$2/\eta$", "heavy_ball": r"$(2+2\beta)/\eta$",
+               "adam": r"$B(\beta_1)/\eta$", "vradam": r"$B(\beta_1)/\eta_t$"}
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+
+def plot_eos(run: EosRun, path=None):
+    """Sharpness and threshold over time (log scale) with the loss below; a diverged run is
+    marked at the step where its loss stopped being finite.
+
+    Returns the :class:`matplotlib.figure.Figure`; writes it to ``path`` only when given (no
+    backend is selected, pyplot's state is untouched).
+    """
+    from matplotlib import ticker
+    from matplotlib.figure import Figure
 
     s = run.settings
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    ax, bx = fig.subplots(2, 1, sharex=True)
     pre = s["optimizer"] in ("adam", "vradam")
     ax.plot(run.eval_step, run.sharpness, ".-", ms=3, label=r"$\lambda_{\max}(P^{-1}H)$" if pre
             else r"$\lambda_{\max}(H)$")
-    ax.plot(run.eval_step, run.threshold, "k--", lw=1, label="threshold (theory.eos)")
+    ax.plot(run.eval_step, run.threshold, "k--", lw=1,
+            label="threshold " + _THRESHOLDS.get(s["optimizer"], ""))
     w = run.window()
-    if run.eval_step[w]:
+    if run.eval_step[w] and run.diverged_at is None:
         ax.axvspan(run.eval_step[w][0], s["steps"], color="0.9", zorder=0, label="late window")
     ax.set_yscale("log")
+    for axis in (ax.yaxis,):
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(ticker.NullFormatter())
     ax.set_ylabel("sharpness")
-    ax.legend(fontsize=8)
-    ax.set_title(f"{s['optimizer']}, lr {s['lr']:g}, digits n={s['n']}, tanh MLP "
-                 f"width {s['width']}, float64")
-    bx.semilogy(range(1, len(run.loss) + 1), run.loss, lw=0.8, label="train loss (MSE)")
+    ax.set_title(f"{_NAMES.get(s['optimizer'], s['optimizer'])}, lr {s['lr']:g}: digits "
+                 f"($n = {s['n']}$), tanh MLP width {s['width']}, float64", fontsize=10)
+    loss = np.asarray(run.loss, dtype=float)
+    finite = np.isfinite(loss)
+    steps = np.arange(1, len(loss) + 1)
+    bx.semilogy(steps[finite], loss[finite], lw=0.8, label="training loss (MSE)")
+    bx.yaxis.set_major_locator(ticker.LogLocator(numticks=6))
+    if run.diverged_at is not None:
+        for axis_ in (ax, bx):
+            axis_.axvline(run.diverged_at, color="C3", lw=1.5)
+        bx.annotate(f"diverged at step {run.diverged_at}\n(loss not finite)",
+                    xy=(run.diverged_at, 1), xycoords=("data", "axes fraction"),
+                    xytext=(6, -6), textcoords="offset points", ha="left", va="top",
+                    color="C3", fontsize=9)
     if run.norm_sq:
         bx2 = bx.twinx()
         bx2.plot(range(1, len(run.eta) + 1), np.asarray(run.eta) / s["lr"], color="C2", lw=0.8)
         bx2.set_ylabel(r"$\eta_t/\alpha_0$", color="C2")
+    ax.set_xlim(0, s["steps"])
+    ax.legend(fontsize=8)
     bx.set_xlabel("step")
     bx.set_ylabel("loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -44,6 +44,16 @@ class InlineExecutor(cf.Executor):
         return fut
 
 
+def executor_arg(spec: str) -> str:
+    """``argparse`` type for ``--executor``: :func:`check_executor` at parse time (exit 2)."""
+    import argparse
+
+    try:
+        return check_executor(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--executor ", "")) from None
+
+
 def check_executor(spec: str) -> str:
     """Validate ``spec`` before any work; ``ValueError`` with a one-line reason."""
     if spec in ("local", "threads", "processes"):

@@ -31,7 +31,6 @@ measures throughput against a per-cell Python loop over the same rule.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import dataclasses
 import json
@@ -427,20 +426,31 @@ def bench(optimizer: str = "heavy_ball", grid: int = 512, steps: int = 1000,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m momentumlab.empirics.sweeps",
-                                 description="sweep throughput benchmark")
+    from momentumlab.empirics.cliargs import Parser, integer, output_path
+
+    ap = Parser(prog="python -m momentumlab.empirics.sweeps", description="sweep throughput benchmark")
     ap.add_argument("--bench", action="store_true", help="run the benchmark")
     ap.add_argument("--optimizer", nargs="+", default=["heavy_ball"],
                     help="NAME or NAME:MODE (mode frozen|running), e.g. adam:running")
-    ap.add_argument("--grid", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--loop-cells", type=int, default=256)
+    ap.add_argument("--grid", type=integer(2), default=512)
+    ap.add_argument("--steps", type=integer(8), default=1000)
+    ap.add_argument("--loop-cells", type=integer(1), default=256)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--json", metavar="PATH", help="write the figures here")
+    ap.add_argument("--json", metavar="PATH", type=output_path,
+                    help="merge the figures into this file: a run replaces the earlier run of the "
+                         "same optimizer and mode, the others are kept")
     args = ap.parse_args(argv)
     if not args.bench:
         ap.print_help()
         return 2
+    for spec in args.optimizer:
+        name, _, mode = spec.partition(":")
+        try:
+            get_model(name)
+        except KeyError as exc:
+            ap.error(f"argument --optimizer: {exc.args[0]}")
+        if mode not in ("", "frozen", "running"):
+            ap.error(f"argument --optimizer: mode of {spec!r} must be frozen or running")
     rows = []
     for spec in args.optimizer:
         name, _, mode = spec.partition(":")
@@ -448,8 +458,18 @@ def main(argv=None) -> int:
         print(json.dumps(row))
         rows.append(row)
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"runs": merge_runs(args.json, rows)}, indent=2) + "\n")
     return 0
+
+
+def merge_runs(path, rows: list[dict]) -> list[dict]:
+    """The runs already in ``path`` (if any) with each (optimizer, mode) replaced by ``rows``."""
+    try:
+        old = json.loads(Path(path).read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        old = []
+    new = {(r["optimizer"], r["mode"]) for r in rows}
+    return [r for r in old if (r.get("optimizer"), r.get("mode")) not in new] + rows
 
 
 if __name__ == "__main__":  # pragma: no cover

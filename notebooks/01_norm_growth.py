@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 01 — Momentum makes scale-invariant weights grow (AdamP, Sec. 2–3)
 #
+# *Running time: about <!-- num: results/notebook_times.json#01_norm_growth.full_minutes .0f -->8<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#01_norm_growth.quick_seconds .0f -->192<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # A weight $w$ that feeds BatchNorm or LayerNorm is **scale invariant**: $f(cw) = f(w)$ for
 # every $c > 0$. Differentiating in $c$ gives Euler's identity $w\cdot\nabla f(w) = 0$: the
 # gradient is always tangent to the sphere. Three consequences (Heo et al., ICLR 2021):
@@ -73,8 +77,10 @@ for label, tr in toys.items():
     ax2.semilogy(tr.effective_step[:, 0] + 1e-20, label=label)
 for label, value in PAPER_TOY_NORMS.items():
     ax1.axhline(value, ls=":", c="gray")
-ax1.set(xlabel="step t", ylabel="||w_t||", yscale="log", title="weight norm (dotted: paper)")
-ax2.set(xlabel="step t", ylabel="||w_hat_{t+1} - w_hat_t||", title="effective step")
+ax1.set(xlabel="step $t$", ylabel=r"$\|w_t\|$", yscale="log", title="weight norm (dotted: the paper's values)")
+ax2.set(xlabel="step $t$", ylabel=r"$\|\hat w_{t+1} - \hat w_t\|$", title="effective step")
+ax1.yaxis.set_major_locator(plt.LogLocator(subs=(1.0, 2.0, 5.0)))
+ax1.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
 ax1.legend(); plt.tight_layout(); plt.show()
 
 figure1 = get_claim("adamp.lemma2.2").check(quick=QUICK).details["paper_figure1"]
@@ -96,12 +102,17 @@ for label in OPTIMIZERS:
     tr = network_trace(label, NET_STEPS, 0, "cpu")
     pred = tr.predicted_norm_sq()
     for c, ax in enumerate(axes):
-        line, = ax.plot(tr.norm_sq[:, c], label=f"{label} (measured)")
-        ax.plot(pred[:, c], ls="--", c=line.get_color())
+        steps = np.arange(len(tr.norm_sq))
+        line, = ax.plot(steps, tr.norm_sq[:, c], "o", ms=3.5, mfc="none", markevery=2,
+                        label=f"{label}: measured")
+        ax.plot(steps, pred[:, c], ls="--", lw=1.6, c="k", alpha=0.8, zorder=3)
     print(f"{label:<14} max relative error of the lemma: {tr.identity_error():.1e}   "
           f"late effective step: {np.mean(tr.effective_step[-10:], axis=0).round(4)}")
 for ax, name in zip(axes, ("fc1.weight (BatchNorm)", "fc2.weight (LayerNorm)")):
-    ax.set(title=name, xlabel="step", ylabel="||w_t||^2 (dashed: lemma)")
+    ax.set(title=name, xlabel="step $t$", ylabel=r"$\|w_t\|^2$", yscale="log")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
+axes[0].plot([], [], "k--", label="lemma's prediction")
 axes[0].legend(fontsize=7); plt.tight_layout(); plt.show()
 
 # %% [markdown]
@@ -112,9 +123,12 @@ axes[0].legend(fontsize=7); plt.tight_layout(); plt.show()
 # %%
 Ts = np.unique(np.logspace(0, 4, 30).astype(int))
 for beta in (0.5, 0.9):
-    plt.semilogx(Ts, [growth_ratio(np.ones(T), beta) for T in Ts], label=f"beta={beta}")
+    plt.semilogx(Ts, [growth_ratio(np.ones(T), beta) for T in Ts], label=rf"$\beta = {beta}$")
     plt.axhline(get_claim("adamp.corollary2.3").predict(beta=beta), ls=":", c="gray")
-plt.xlabel("T"); plt.ylabel("growth ratio momentum / GD"); plt.legend(); plt.show()
+plt.gca().xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+plt.xlabel("horizon $T$"); plt.ylabel("growth ratio momentum / GD")
+plt.title(r"Corollary 2.3: the ratio tends to $(1+\beta)/(1-\beta)$ (dotted)")
+plt.legend(); plt.show()
 
 # %% [markdown]
 # ## The verdicts

@@ -13,6 +13,10 @@
 # %% [markdown]
 # # 02 — The optimizers at work: VRAdam, AdamP, TAM
 #
+# *Running time: about <!-- num: results/notebook_times.json#02_optimizers.full_minutes .0f -->1<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#02_optimizers.quick_seconds .0f -->39<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # Three small experiments on a real task, scikit-learn's handwritten digits (1797 images of
 # 8×8 pixels, shipped with scikit-learn), with the classes of `empirics.optim`:
 #

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 03 — Stability regions: where each optimizer converges, oscillates or diverges
 #
+# *Running time: about <!-- num: results/notebook_times.json#03_stability_regions.full_minutes .0f -->1<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#03_stability_regions.quick_seconds .0f -->69<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # On the quadratic $f(w) = \lambda w^2/2$ — one eigen-direction of any quadratic, the model behind
 # the *edge of stability* (Cohen et al. 2021, 2022) — an optimizer's update is a linear map
 # $z_{t+1} = A z_t$ on its state $z = (w, m, \dots)$. It converges iff every root of
@@ -31,7 +35,10 @@
 QUICK = False
 
 # %%
+import io
+
 import matplotlib.pyplot as plt
+from IPython.display import Image, display
 import numpy as np
 
 from momentumlab.empirics.checks import load_claims
@@ -47,11 +54,9 @@ STEPS = 400 if QUICK else 1000
 def show(name, **kw):
     """Simulate, draw the heat map with the Schur boundary, display it; returns the report."""
     report, sw = stability_report(name, grid=GRID, steps=STEPS, **kw)
-    path = f"stability_{name}_{kw.get('mode', 'frozen')}.png"
-    plot_stability(sw, report, path)
-    plt.imshow(plt.imread(path))
-    plt.axis("off")
-    plt.show()
+    png = io.BytesIO()
+    plot_stability(sw, report).savefig(png, format="png")  # what `explore --png` writes
+    display(Image(png.getvalue()))
     return report
 
 
@@ -117,14 +122,15 @@ assert rep["agreement"]["fraction"] >= 0.995
 frozen = sweep("adam", np.linspace(1, 80, GRID), "beta", np.array([0.9]), steps=STEPS)
 running = sweep("adam", np.linspace(1, 80, GRID), "beta", np.array([0.9]), steps=STEPS,
                 mode="running")
-fig, ax = plt.subplots(figsize=(7, 2.2))
-ax.plot(frozen.x, frozen.outcome[0], "o-", ms=3, label="frozen P")
-ax.plot(running.x, running.outcome[0] + 0.05, "s-", ms=3, label="running v (beta2 = 0.999)")
-ax.axvline(38, color="k", ls="--", lw=1)
+fig, ax = plt.subplots(figsize=(7.5, 2.6))
+ax.plot(frozen.x, frozen.outcome[0], "o-", ms=3, label="frozen $P$")
+ax.plot(running.x, running.outcome[0] + 0.05, "s-", ms=3, label=r"running $v$ ($\beta_2 = 0.999$)")
+ax.axvline(38, color="k", ls="--", lw=1, label=r"threshold $B(\beta_1) = 38$")
 ax.set_yticks([0, 1, 2], ["converged", "bounded", "diverged"])
-ax.set_xlabel(r"$\eta\lambda$ (preconditioned)")
-ax.legend(fontsize=8)
-plt.show()
+ax.set_xlabel(r"$\eta\lambda$ (eigenvalue of $P^{-1}H$)")
+ax.set_title(r"Adam at $\beta_1 = 0.9$: simulated outcome per $\eta\lambda$")
+ax.legend(fontsize=8, loc="center left")
+plt.tight_layout(); plt.show()
 assert not np.any(running.outcome == 2)
 
 # %% [markdown]

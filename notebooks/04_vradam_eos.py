@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 04 — VRAdam at the edge of stability: physics, the period-2 orbit, a real network
 #
+# *Running time: about <!-- num: results/notebook_times.json#04_vradam_eos.full_minutes .0f -->11<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#04_vradam_eos.quick_seconds .0f -->94<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # **Physics.** VRAdam (Vaidhyanathan et al., arXiv 2505.13196) adds a quartic kinetic term to
 # the Lagrangian of a particle in the potential $V$ (the loss):
 # $$L(x, v) = \tfrac{m}{2}\|v\|^2 + \tfrac{\beta_3}{4}\|v\|^4 - V(x).$$
@@ -82,7 +86,7 @@ for ratio, colour in ((1.2, "C0"), (1.4, "C1")):
         ms.append(float(state["momentum_buffer"]))
         etas.append(float(state["eta"]))
     X, V, eta = (float(v) for v in period2_orbit(lam, alpha0, beta1, beta3, alpha1))
-    ax.plot(ws, ms, ".", ms=2, color=colour, alpha=0.5, label=f"alpha0*lam/B = {ratio}")
+    ax.plot(ws, ms, ".", ms=2, color=colour, alpha=0.5, label=rf"$\alpha_0\lambda/B = {ratio}$")
     ax.plot([X, -X], [-V, V], "x", ms=12, mew=2, color="k")
     assert abs(abs(ws[-1]) - X) < 1e-6 * X and abs(abs(ms[-1]) - V) < 1e-6 * V
     assert abs(etas[-1] * lam - B(beta1)) < 1e-6 * B(beta1)  # rate pinned at the threshold
@@ -90,7 +94,7 @@ for ratio, colour in ((1.2, "C0"), (1.4, "C1")):
           f" simulated |w|, |m| = {abs(ws[-1]):.5f}, {abs(ms[-1]):.5f}")
 ax.set_xlabel("$w_t$")
 ax.set_ylabel("$m_t$")
-ax.set_title("VRMomentum phase portrait; x = predicted period-2 points")
+ax.set_title("VRMomentum phase portrait (× = the predicted period-2 points)")
 ax.legend()
 plt.show()
 
@@ -117,10 +121,17 @@ fig, ax = plt.subplots(figsize=(7, 4))
 results = {}
 for name in ("adam", "vradam"):
     run = cached_run(settings(name, quick=QUICK), "cpu", 0)
-    ax.semilogy(run.eval_step, run.sharpness, ".-", ms=3, label=f"{name}: $\\lambda_{{\\max}}(P^{{-1}}H)$")
-    ax.semilogy(run.eval_step, run.threshold, "--", lw=1, label=f"{name}: $B/\\eta_t$")
+    pretty = {"adam": "Adam", "vradam": "VRAdam"}[name]
+    ax.semilogy(run.eval_step, run.sharpness, ".-", ms=3, label=pretty + r": $\lambda_{\max}(P^{-1}H)$")
+    ax.semilogy(run.eval_step, run.threshold, "--", lw=1.2,
+                label=pretty + (r": $B(\beta_1)/\eta_t$" if name == "vradam" else r": $B(\beta_1)/\eta$"))
     results[name] = get_claim(f"eos.{name}").check(device="cpu", seed=0, quick=QUICK)
+ax.yaxis.set_major_locator(plt.LogLocator(subs=(1.0, 2.0, 5.0)))
+ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+ax.yaxis.set_minor_formatter(plt.NullFormatter())
 ax.set_xlabel("step")
+ax.set_ylabel("preconditioned sharpness")
+ax.set_title("Adam and VRAdam at the edge of stability (digits, tanh MLP)")
 ax.legend(fontsize=8)
 plt.show()
 

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 05 — Adam's $O(\ln N/\sqrt N)$ bound, with every constant (Défossez et al. 2022; VRAdam Thm 4.2)
 #
+# *Running time: about <!-- num: results/notebook_times.json#05_convergence_bound.full_minutes .0f -->8<!-- /num --> min at full size (`QUICK = False`) on a 2-core CPU;
+# about <!-- num: results/notebook_times.json#05_convergence_bound.quick_seconds .0f -->120<!-- /num --> s with `QUICK = True`, the small sizes the tests and the docs run (measured by
+# `scripts/time_notebooks.py`).*
+#
 # **The theorem.** Let $F \ge F_*$ have an $L$-Lipschitz gradient, and let the stochastic
 # gradients be unbiased with $\|\nabla f(x)\|_\infty \le R - \sqrt\epsilon$ almost surely. Run Adam
 # in Défossez et al.'s form — $m_n = \beta_1 m_{n-1} + g_n$, $v_n = \beta_2 v_{n-1} + g_n^2$,
@@ -113,17 +117,19 @@ for ax, name in zip(axes, OBJECTIVES):
     mean = np.array([p.mean for p in points])
     lo, hi = np.array([p.ci for p in points]).T
     bnd = np.array([p.bound for p in points])
-    ax.loglog(Ns, mean, "o-", label="measured E||grad F(x_tau)||^2")
+    ax.loglog(Ns, mean, "o-", label=r"measured $\mathbb{E}\|\nabla F(x_\tau)\|^2$")
     ax.fill_between(Ns, lo, hi, alpha=0.3)
-    ax.loglog(Ns, bnd, "k--", label="bound (Défossez et al., Thm 4)")
-    ax.loglog(Ns, mean[0] * np.sqrt(Ns[0] / Ns), ":", c="gray", label="slope -1/2")
-    ax.set(title=name, xlabel="N")
+    ax.loglog(Ns, bnd, "k--", label="the bound (Défossez et al. 2022)")
+    ax.loglog(Ns, mean[0] * np.sqrt(Ns[0] / Ns), ":", c="gray", label=r"$\propto N^{-1/2}$")
+    ax.set(title=name.replace("_", " "), xlabel="horizon $N$")
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     for p in points:
         assert p.ci[1] <= adam.predict(N=p.N, **get_objective(name).theorem_constants(HYPER["eps"]),
                                        eps=HYPER["eps"], beta1=HYPER["beta1"], alpha0=HYPER["alpha0"])
     print(f"{name:<20} bound/measured: " + ", ".join(f"N={p.N}: {p.ratio:.2g}" for p in points)
           + f"; slope {cv.log_slope(Ns, mean):.3f}")
-axes[0].legend(fontsize=7); plt.tight_layout(); plt.show()
+axes[0].set_ylabel(r"$\mathbb{E}\|\nabla F(x_\tau)\|^2$ (log scale)")
+axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
 
 # %% [markdown]
 # The bound holds with 5–7 orders of magnitude to spare: the factor $12dR^2/(1-\beta_1)$ and the
@@ -159,8 +165,12 @@ print(f"E[gamma g] at G = 0.1: {mean} = {float(mean):.4f} < 0 < gamma_min G = {f
 cx = counterexample(quick=True)
 for opt in ("adam", "vradam"):
     values = cx[opt]["measured"]
-    plt.loglog(list(values), list(values.values()), "o-", label=f"{opt} (slope {cx[opt]['slope']:.2f})")
-plt.xlabel("N"); plt.ylabel("E|F'(x_tau)|^2"); plt.legend(); plt.title("gate counterexample"); plt.show()
+    plt.loglog([float(n) for n in values], list(values.values()), "o-",
+               label=f"{ {'adam': 'Adam', 'vradam': 'VRAdam'}[opt]} (slope {cx[opt]['slope']:.2f})")
+plt.gca().xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+plt.gca().yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+plt.xlabel("horizon $N$"); plt.ylabel(r"$\mathbb{E}|F'(x_\tau)|^2$"); plt.legend()
+plt.title(r"The gate counterexample: $\beta_1 = 0$, $\beta_3 = 1$, $\alpha_1 = 10$"); plt.show()
 assert cx["vradam"]["slope"] > 0 > cx["adam"]["slope"]
 assert get_claim("convergence.vradam_bound").derive().status == "derived"
 

@@ -1,4 +1,4 @@
-"""`momentumlab verify | list | explain`: the command-line contract of DESIGN.md."""
+"""`momentumlab verify | list | explain`."""
 import json
 
 import pytest
@@ -8,8 +8,9 @@ from momentumlab.empirics.cli import main
 from momentumlab.theory.claims import REGISTRY, CheckResult, Claim, Derivation, register
 
 load_claims()
-KEYS = {"id", "title", "source", "symbolic", "expression", "status", "predicted", "measured",
-        "error", "tolerance", "details", "seconds"}
+KEYS = {"id", "title", "source", "symbolic", "lemmas", "resolution", "controls", "expression",
+        "status", "predicted", "measured", "error", "tolerance", "details", "seconds",
+        "quantities", "pass_rule"}
 
 
 def test_verify_json_and_markdown(tmp_path, capsys):
@@ -40,10 +41,9 @@ def test_bad_device_exits_2(capsys):
     assert main(["verify", "--only", "adamp.lemmaA", "--device", "tpu"]) == 2
 
 
-def test_argparse_errors_exit_2():
-    with pytest.raises(SystemExit) as err:
-        main(["verify", "--seed", "notanint"])
-    assert err.value.code == 2
+def test_argparse_errors_exit_2(capsys):
+    assert main(["verify", "--seed", "notanint"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.fixture
@@ -60,7 +60,8 @@ def test_failing_claim_exits_1_and_is_reported(failing_claim, tmp_path):
     out = tmp_path / "r.json"
     assert main(["verify", "--only", "zz_test", "--json", str(out)]) == 1
     (row,) = json.loads(out.read_text())["claims"]
-    assert row["status"] == "fail" and row["symbolic"] == "derived"
+    assert row["status"] == "fail" and row["symbolic"] == "empirical"
+    assert "by construction" in row["details"]["summary"]
 
 
 def test_crashing_check_is_an_error_row(tmp_path):
@@ -94,7 +95,7 @@ def test_refuted_paper_claim_is_plain_in_table_and_markdown(tmp_path, capsys):
         md = tmp_path / "r.md"
         assert main(["verify", "--only", "zz_test.refuted", "--markdown", str(md)]) == 0
         out = capsys.readouterr().out
-        assert "PASS (paper refuted)" in out and "the counterexample grows" in out
+        assert "PASS R" in out and "the counterexample grows" in out
         text = md.read_text()
         assert "PASS (paper refuted)" in text and "## Findings" in text
     finally:

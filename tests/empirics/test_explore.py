@@ -45,11 +45,13 @@ def test_json_values_and_options(tmp_path):
 
 
 def test_running_mode_and_other_y_axis(tmp_path):
+    # running TAM reads the cosine decay gamma (never the fixed damping d: refused, see
+    # tests/empirics/test_cli_errors.py)
     js = tmp_path / "t.json"
-    assert main(["explore", "stability", "--optimizer", "tam", "--y", "d", "--grid", "8",
+    assert main(["explore", "stability", "--optimizer", "tam", "--y", "gamma", "--grid", "8",
                  "--steps", "100", "--mode", "running", "--json", str(js)]) == 0
     rep = json.loads(js.read_text())
-    assert rep["y"]["name"] == "d" and rep["mode"] == "running"
+    assert rep["y"]["name"] == "gamma" and rep["mode"] == "running"
 
 
 def test_unknown_optimizer_exits_2_and_lists_known(capsys):
