@@ -1,0 +1,385 @@
+"""Compiled CPU kernels for VRAdam, TAM, AdaTAM, AdamP and SGDP (optional; torch is the fallback).
+
+Each step is two passes over memory (issue 11): a read-only pass that reduces what the
+update needs beyond one element -- VRAdam's ``|m_t|^2``, TAM's ``(m.g, |m|^2, |g|^2)``,
+AdamP/SGDP's per-row ``(g.w, |g|^2, |w|^2, w.u)`` -- and then one update pass.  Between
+them the few per-tensor numbers are turned into coefficients here, in float64 numpy, with
+the rules' own scalar formulas (:func:`theory.rules.vr_gate`, the TAM damping, the
+AdamP projection of :mod:`empirics.optim.adamp`).  Because the first pass writes nothing,
+``nonfinite="raise"``/``"skip"`` refuse a step before anything changes.  Hyperparameters
+travel as runtime arguments, so LR schedulers need no rebuild; nothing is synchronised
+per tensor (the statistics are plain host memory).
+
+A step takes this path when the library loaded (:func:`status`), the optimizer's
+``native`` attribute is true (default), and every parameter group with gradients is
+covered: ``fused`` and ``foreach`` left at None, float32 or float64 contiguous CPU tensors
+with at least one element, ``maximize=False`` and
+
+* VRAdam: ``power=2``, ``norm_scope`` "global" or "group" (either gate);
+* TAM / AdaTAM: either ``cosine_scope`` (AdaTAM: either ``bias_correction``);
+* AdamP: ``nesterov=False``;  SGDP: ``nesterov=False`` (either ``project_buffer``).
+
+Anything else (``maximize``, ``nesterov``, VRAdam's tensor scope or other powers, bf16,
+fp16, CUDA, non-contiguous tensors, an explicit ``fused``/``foreach``) runs the class's
+torch code unchanged.  ``optimizer.native_active`` says which path the next step takes.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+import torch
+
+from momentumlab.empirics.optim.native.build import load
+from momentumlab.theory.ops import NUMPY
+from momentumlab.theory.rules import _tam_damping, vr_gate
+
+__all__ = ["available", "status", "covers", "step", "KERNELS"]
+
+_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+_lock = threading.Lock()
+_state: dict = {}
+
+_P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+_SIGNATURES = {
+    "tensor_sums": [_I, _P, _P, _P, _I, _D, _D, _P, _I],
+    "row_stats": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _I],
+    "adam_update": [_I, _P, _P, _P, _P, _P, _P, _D, _D, _D, _P, _P, _P, _P, _I],
+    "momentum_update": [_I, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _I, _I],
+}
+
+
+def _library():
+    if "lib" not in _state:
+        with _lock:
+            if "lib" not in _state:
+                lib, info = load()
+                if lib is not None:
+                    for name, args in _SIGNATURES.items():
+                        for suffix in _DTYPES.values():
+                            fn = getattr(lib, f"{name}_{suffix}")
+                            fn.argtypes, fn.restype = args, None
+                _state["info"], _state["lib"] = info, lib
+    return _state["lib"]
+
+
+def available() -> bool:
+    """Whether the compiled kernels are loaded (building them on first call)."""
+    return _library() is not None
+
+
+def status() -> dict:
+    """``available``, ``reason`` (why not), ``isa`` (torch's CPU capability it was built
+    for), ``flags``, ``path``, ``build_seconds`` and ``openmp``; plus the covered classes."""
+    _library()
+    return {**_state["info"], "kernels": sorted(KERNELS)}
+
+
+# ----------------------------------------------------------------- plumbing
+def _ptrs(tensors) -> np.ndarray:
+    return np.fromiter((t.data_ptr() for t in tensors), dtype=np.uintp, count=len(tensors))
+
+
+def _call(fn, *args) -> None:
+    """Call a kernel; numpy arrays become their addresses (``args`` keeps them alive)."""
+    fn(*[a.ctypes.data if isinstance(a, np.ndarray) else a for a in args])
+
+
+def _f64(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+class _Bucket:
+    """The tensors of one parameter group and dtype with a gradient."""
+
+    def __init__(self, gi, group, params, states, opt):
+        self.gi, self.group, self.params, self.states = gi, group, params, states
+        self.grads = [p.grad for p in params]
+        self.dtype = params[0].dtype
+        self.suffix = _DTYPES[self.dtype]
+        self.n = len(params)
+        self.sizes = np.fromiter((p.numel() for p in params), dtype=np.int64, count=self.n)
+
+    def fn(self, name):
+        return getattr(_library(), f"{name}_{self.suffix}")
+
+    def state_ptrs(self, key):
+        return _ptrs([s[key] for s in self.states])
+
+
+def _eligible_tensor(t) -> bool:
+    return (t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided
+            and t.is_contiguous() and t.numel() > 0)
+
+
+def _group_ok(opt, group) -> bool:
+    if group.get("fused") is not None or group.get("foreach") is not None or group.get("maximize"):
+        return False
+    return KERNELS[type(opt).__name__][0](group)
+
+
+def covers(opt) -> bool:
+    """Whether the compiled kernels would take ``opt``'s next step (gradients aside)."""
+    if type(opt).__name__ not in KERNELS or not getattr(opt, "native", True) or not available():
+        return False
+    return all(_group_ok(opt, g) and all(_eligible_tensor(p) for p in g["params"])
+               for g in opt.param_groups)
+
+
+def _buckets(opt):
+    """Buckets of the step, or None when any group or tensor is not covered."""
+    out = []
+    for gi, group in enumerate(opt.param_groups):
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            continue
+        if not _group_ok(opt, group):
+            return None
+        for p in params:
+            g = p.grad
+            if not (_eligible_tensor(p) and g.layout == torch.strided and g.dtype == p.dtype
+                    and g.device == p.device and g.is_contiguous()):
+                return None
+        for dtype in _DTYPES:
+            ps = [p for p in params if p.dtype == dtype]
+            if ps:
+                out.append((gi, group, ps))
+    return out
+
+
+def step(opt) -> bool:
+    """Take ``opt``'s step with the kernels; False (nothing done) when they do not cover it."""
+    name = type(opt).__name__
+    if name not in KERNELS or not getattr(opt, "native", True) or not available():
+        return False
+    found = _buckets(opt)
+    if found is None:
+        return False
+    fresh = []
+    buckets = []
+    for gi, group, ps in found:
+        states = []
+        for p in ps:
+            state = opt.state[p]
+            if not state:
+                opt._init_state(p, state, group)
+                fresh.append(p)
+            states.append(state)
+        buckets.append(_Bucket(gi, group, ps, states, opt))
+    for b in buckets:
+        for s in b.states:
+            for v in s.values():
+                if isinstance(v, torch.Tensor) and v.dim() > 0 and not (
+                        v.dtype == b.dtype and v.device.type == "cpu" and v.is_contiguous()):
+                    return False
+    _, prepare, apply = KERNELS[name]
+    witnesses = prepare(opt, buckets)
+    if opt.nonfinite != "ignore" and not all(np.isfinite(w).all() for w in witnesses):
+        opt._refuse_step(fresh)
+        return True
+    apply(opt, buckets)
+    return True
+
+
+# ----------------------------------------------------------------- VRAdam
+def _vradam_ok(h) -> bool:
+    return h["power"] == 2 and h["norm_scope"] in ("global", "group")
+
+
+def _vradam_prepare(opt, buckets):
+    for b in buckets:
+        h = b.group
+        b.terms = np.empty(b.n)
+        beta1 = h["betas"][0]
+        velocity = h["gate"] == "velocity"
+        _call(b.fn("tensor_sums"), b.n, b.state_ptrs("exp_avg") if velocity else None, _ptrs(b.grads),
+                            b.sizes, 0 if velocity else 1, beta1, 1 - beta1, b.terms, _threads())
+    return [b.terms for b in buckets]
+
+
+def _vradam_apply(opt, buckets):
+    sums: dict = {}
+    for b in buckets:
+        key = "global" if b.group["norm_scope"] == "global" else b.gi
+        sums[key] = sums.get(key, 0.0) + float(b.terms.sum())
+    opt.last_eta = [None] * len(opt.param_groups)
+    opt.last_norm_sq = [None] * len(opt.param_groups)
+    for b in buckets:
+        h = b.group
+        beta1, beta2 = h["betas"]
+        n = sums["global" if h["norm_scope"] == "global" else b.gi]
+        eta = float(vr_gate(h["lr"], n, h, NUMPY))
+        steps = []
+        for s in b.states:
+            if s["step"].device.type != "cpu":
+                s["step"] = s["step"].cpu()
+            steps.append(s["step"])
+        torch._foreach_add_(steps, 1)
+        t = torch.stack(steps).double().numpy()
+        bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
+        ones = np.ones(b.n)
+        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
+                            b.state_ptrs("exp_avg_sq"), b.sizes, np.zeros(b.n, np.int64),
+                            beta1, beta2, h["eps"], ones * (1 - beta1), _f64(1 / np.sqrt(bc2)),
+                            _f64(eta / bc1), ones * (1 - eta * h["weight_decay"]), _threads())
+        acc = b.dtype
+        eta_t, n_t = torch.tensor(eta, dtype=acc), torch.tensor(n, dtype=acc)
+        for s in b.states:
+            s["eta"], s["norm_sq"] = eta_t, n_t
+        opt.last_eta[b.gi], opt.last_norm_sq[b.gi] = eta_t, n_t
+
+
+# ----------------------------------------------------------------- TAM, AdaTAM
+def _torque_prepare(opt, buckets):
+    """``(m.g, |m|^2, |g|^2)`` per tensor (read-only); the witnesses are the ``|g|^2``."""
+    for b in buckets:
+        b.terms = np.empty((b.n, 3))
+        _call(b.fn("tensor_sums"), b.n, b.state_ptrs(opt._moment), _ptrs(b.grads), b.sizes, 2,
+              0.0, 0.0, b.terms, _threads())
+    return [b.terms[:, 2] for b in buckets]
+
+
+def _damping(buckets):
+    """``s_hat`` and ``k = eps + d`` per tensor, over the cosine's scope (the rule's formula)."""
+    shared = sum(b.terms.sum(0) for b in buckets if b.group["cosine_scope"] == "global")
+    for b in buckets:
+        terms = b.terms if b.group["cosine_scope"] == "tensor" else np.broadcast_to(shared, b.terms.shape)
+        prev = torch.stack([s["s_hat"] for s in b.states]).double().numpy()
+        b.s_hat, d = _tam_damping(tuple(terms.T), {"s_hat": prev}, b.group, NUMPY)
+        b.k1 = _f64(b.group["eps"] + d)
+
+
+def _store_s_hat(b):
+    for s, v in zip(b.states, torch.from_numpy(b.s_hat).to(b.dtype).unbind()):
+        s["s_hat"] = v
+
+
+def _tam_apply(opt, buckets):
+    _damping(buckets)
+    for b in buckets:
+        h = b.group
+        ones = np.ones(b.n)
+        _call(b.fn("momentum_update"), b.n, _ptrs(b.params), _ptrs(b.grads),
+                                b.state_ptrs("momentum_buffer"), b.sizes,
+                                np.zeros(b.n, np.int64), h["momentum"], b.k1,
+                                ones * h["lr"], ones * (1 - h["lr"] * h["weight_decay"]),
+                                None, 0, _threads())
+        _store_s_hat(b)
+
+
+def _adatam_apply(opt, buckets):
+    _damping(buckets)
+    for b in buckets:
+        h = b.group
+        beta1, beta2 = h["betas"]
+        for s in b.states:
+            s["step"] += 1
+        t = np.fromiter((s["step"] for s in b.states), dtype=np.float64, count=b.n)
+        c1 = 1 / np.sqrt(1 - beta2 ** t) if h["bias_correction"] else np.ones(b.n)
+        ones = np.ones(b.n)
+        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
+                            b.state_ptrs("exp_avg_sq"), b.sizes, np.zeros(b.n, np.int64),
+                            beta1, beta2, h["eps"], b.k1, _f64(c1), ones * h["lr"],
+                            ones * (1 - h["lr"] * h["weight_decay"]), _threads())
+        _store_s_hat(b)
+
+
+# ----------------------------------------------------------------- AdamP, SGDP
+def _projected_ok(h) -> bool:
+    return not h["nesterov"]
+
+
+def _order_projected(b):
+    """Tensors with dim > 1 first (their rows lead the statistics), then the others."""
+    order = sorted(range(b.n), key=lambda i: b.params[i].dim() <= 1)
+    for attr in ("params", "grads", "states"):
+        setattr(b, attr, [getattr(b, attr)[i] for i in order])
+    b.sizes = b.sizes[order]
+    b.nproj = sum(p.dim() > 1 for p in b.params)
+    rows = np.array([p.shape[0] if p.dim() > 1 else 1 for p in b.params], dtype=np.int64)
+    b.rowlen = b.sizes // rows  # the statistics pass: every tensor in whole rows
+    b.update_rowlen = np.where(np.arange(b.n) < b.nproj, b.rowlen, 0)
+    b.rows = rows
+
+
+def _row_prepare(opt, buckets, kind):
+    for b in buckets:
+        _order_projected(b)
+        h = b.group
+        if kind == 0:  # AdamP: u from the moments of this step (not yet written)
+            beta1, beta2 = h["betas"]
+            t = np.fromiter((s["step"] + 1 for s in b.states), dtype=np.float64, count=b.n)
+            b.c1 = _f64(1 / np.sqrt(1 - beta2 ** t))
+            ms, vs = b.state_ptrs("exp_avg"), b.state_ptrs("exp_avg_sq")
+            a, c = beta1, beta2
+        else:  # SGDP: u is the new buffer
+            ms, vs = b.state_ptrs("momentum_buffer"), None
+            a, c = h["momentum"], 1 - h["dampening"]
+            b.c1 = np.ones(b.n)
+        b.stats = np.empty((int(b.rows.sum()), 4))
+        _call(b.fn("row_stats"), b.n, _ptrs(b.params), _ptrs(b.grads), ms,
+                          vs, b.sizes, b.rowlen, kind, a, c,
+                          h["eps"], b.c1, b.stats, _threads())
+    return [b.stats[:, 1] for b in buckets]
+
+
+def _row_coefficients(opt, b):
+    """Per row ``c`` of the chosen view (0 when not projected) and per tensor ``r``
+    (:func:`empirics.optim.adamp._projection` on the statistics)."""
+    from momentumlab.empirics.optim.adamp import _projection
+
+    coef, ratio = np.zeros(len(b.stats)), np.ones(b.n)
+    if b.nproj:
+        h, ps = b.group, b.params[:b.nproj]
+        nrows = int(b.rows[:b.nproj].sum())
+        st = torch.from_numpy(b.stats[:nrows])
+        c, r = _projection([(st[:, 0], st[:, 1], st[:, 2])], [st[:, 3]], ps, h["delta"], h["wd_ratio"],
+                           h["eps"], opt._segments(ps, h["delta"], torch.float64))
+        coef[:nrows] = torch.cat(c).numpy()
+        ratio[:b.nproj] = torch.stack(r).numpy()
+    return coef, ratio
+
+
+def _adamp_apply(opt, buckets):
+    for b in buckets:
+        h = b.group
+        beta1, beta2 = h["betas"]
+        for s in b.states:
+            s["step"] += 1
+        t = np.fromiter((s["step"] for s in b.states), dtype=np.float64, count=b.n)
+        scale = h["lr"] / (1 - beta1 ** t)
+        coef, ratio = _row_coefficients(opt, b)
+        per_row = np.repeat(np.arange(b.n), b.rows)
+        rowdecay = 1 - h["lr"] * h["weight_decay"] * ratio[per_row] + scale[per_row] * coef
+        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
+                            b.state_ptrs("exp_avg_sq"), b.sizes, b.update_rowlen, beta1,
+                            beta2, h["eps"], np.full(b.n, 1 - beta1), b.c1, _f64(scale),
+                            _f64(rowdecay), _threads())
+
+
+def _sgdp_apply(opt, buckets):
+    for b in buckets:
+        h = b.group
+        mu = h["momentum"]
+        coef, ratio = _row_coefficients(opt, b)
+        per_row = np.repeat(np.arange(b.n), b.rows)
+        rowdecay = 1 - h["lr"] * h["weight_decay"] * ratio[per_row] / (1 - mu)
+        _call(b.fn("momentum_update"), b.n, _ptrs(b.params), _ptrs(b.grads),
+                                b.state_ptrs("momentum_buffer"), b.sizes, b.update_rowlen,
+                                mu, np.full(b.n, 1 - h["dampening"]), np.full(b.n, h["lr"]),
+                                _f64(rowdecay), _f64(coef), int(h["project_buffer"]), _threads())
+
+
+#: class name -> (group options covered?, read-only pass returning witnesses, update pass)
+KERNELS = {
+    "VRAdam": (_vradam_ok, _vradam_prepare, _vradam_apply),
+    "TAM": (lambda h: True, _torque_prepare, _tam_apply),
+    "AdaTAM": (lambda h: True, _torque_prepare, _adatam_apply),
+    "AdamP": (_projected_ok, lambda opt, bs: _row_prepare(opt, bs, 0), _adamp_apply),
+    "SGDP": (_projected_ok, lambda opt, bs: _row_prepare(opt, bs, 1), _sgdp_apply),
+}
