@@ -148,6 +148,49 @@ def _phase(opts, params, snapshot, rounds: int, warmup: int, clock, sync, log, n
     return best
 
 
+def pass_profile(params, rounds: int = 5) -> dict:
+    """One thread, CPU time: each kernel pass alone, and a torch sum over the gradients (one
+    read stream), as ratios to a fused AdamW step on the same tensors (min over rounds)."""
+    import numpy as np
+    import torch
+
+    from momentumlab.empirics.optim import native
+    from momentumlab.empirics.optim.native import _call, _ptrs
+
+    lib = native._library()
+    ps = [p.detach() for p in params]
+    gs = [p.grad for p in params]
+    ms = [torch.zeros_like(p) for p in ps]
+    vs = [torch.full_like(p, 1e-4) for p in ps]
+    steps = [torch.tensor(1.0) for _ in ps]
+    n, sizes = len(ps), np.array([p.numel() for p in ps], dtype=np.int64)
+    rows = np.array([p.shape[0] if p.dim() > 1 else 1 for p in ps], dtype=np.int64)
+    ones, flat, out = np.ones(n), np.zeros(n, np.int64), np.empty((int(rows.sum()), 4))
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+    passes = {
+        "fused_adamw": lambda: torch._fused_adamw_(ps, gs, ms, vs, [], steps, **kw),
+        "torch_sum_of_gradients": lambda: [g.sum() for g in gs],
+        "stats_vradam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 0, 0.9, 0.1, out, 1),
+        "stats_tam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 2, 0.0, 0.0, out, 1),
+        "stats_adamp": lambda: _call(lib.row_stats_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs), sizes,
+                                     sizes // rows, 0, 0.9, 0.999, 1e-8, ones, out, 1),
+        "update_adam": lambda: _call(lib.adam_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs), sizes,
+                                     flat, 0.9, 0.999, 1e-8, ones * 0.1, ones, ones * 1e-9, ones, 1),
+    }
+    threads = torch.get_num_threads()
+    best = dict.fromkeys(passes, math.inf)
+    try:
+        torch.set_num_threads(1)
+        for _ in range(rounds):
+            for name, fn in passes.items():
+                t0 = time.process_time()
+                fn()
+                best[name] = min(best[name], time.process_time() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    return {name: round(t / best["fused_adamw"], 3) for name, t in best.items()}
+
+
 def run_benchmark(device: str = "auto", size: float = 25.0, repeat: int = 10, warmup: int = 2,
                   seed: int = 0, only=None, log=print) -> dict:
     """Run the benchmark; returns the report (see :func:`add_subcommand`)."""
@@ -214,6 +257,14 @@ def run_benchmark(device: str = "auto", size: float = 25.0, repeat: int = 10, wa
         except PackageNotFoundError:
             pass
     st = native.status()
+    from momentumlab.empirics.optim.native.build import fresh_build_seconds
+
+    with torch.no_grad():
+        for p, s in zip(params, snapshot):
+            p.copy_(s)
+    passes = pass_profile(params, repeat) if dev.type == "cpu" and st["available"] else None
+
+    build_s = fresh_build_seconds() if st["available"] else None
     return {
         "benchmark": "optimizers", "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
@@ -224,8 +275,10 @@ def run_benchmark(device: str = "auto", size: float = 25.0, repeat: int = 10, wa
                    "all_threads": "wall time, minimum over rounds"},
         "load_average": {"before": list(load_before) if load_before else None,
                          "after": list(load_after) if load_after else None},
-        "native": {k: st.get(k) for k in ("available", "reason", "isa", "flags", "openmp")},
+        "native": {**{k: st.get(k) for k in ("available", "reason", "isa", "flags", "openmp")},
+                   "fresh_build_seconds": None if build_s is None else round(build_s, 2)},
         "versions": versions, "targets": TARGETS, "results": results,
+        "passes_one_thread": passes,
     }
 
 
@@ -255,6 +308,9 @@ def _print_table(report: dict) -> None:
         if r.get("target") is not None:
             target = f"<={r['target']:g} {'ok' if r['meets_target'] else 'MISS'}"
         print(f"{r['name']:<30}{r.get('path', ''):<8}{cells}  {target}")
+    if report.get("passes_one_thread"):
+        print("kernel passes alone (1 thread, CPU time / fused AdamW): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in report["passes_one_thread"].items() if k != "fused_adamw"))
 
 
 def validate_args(args) -> str | None:

@@ -97,7 +97,7 @@ def _threads() -> int:
 class _Bucket:
     """The tensors of one parameter group and dtype with a gradient."""
 
-    def __init__(self, gi, group, params, states, opt):
+    def __init__(self, gi, group, params, states):
         self.gi, self.group, self.params, self.states = gi, group, params, states
         self.grads = [p.grad for p in params]
         self.dtype = params[0].dtype
@@ -125,10 +125,10 @@ def _group_ok(opt, group) -> bool:
 
 def covers(opt) -> bool:
     """Whether the compiled kernels would take ``opt``'s next step (gradients aside)."""
-    if type(opt).__name__ not in KERNELS or not getattr(opt, "native", True) or not available():
+    if type(opt).__name__ not in KERNELS or not getattr(opt, "native", True):
         return False
     return all(_group_ok(opt, g) and all(_eligible_tensor(p) for p in g["params"])
-               for g in opt.param_groups)
+               for g in opt.param_groups) and available()
 
 
 def _buckets(opt):
@@ -155,10 +155,10 @@ def _buckets(opt):
 def step(opt) -> bool:
     """Take ``opt``'s step with the kernels; False (nothing done) when they do not cover it."""
     name = type(opt).__name__
-    if name not in KERNELS or not getattr(opt, "native", True) or not available():
+    if name not in KERNELS or not getattr(opt, "native", True):
         return False
-    found = _buckets(opt)
-    if found is None:
+    found = _buckets(opt)  # before available(): CUDA or bf16 users never trigger a build
+    if found is None or not available():
         return False
     fresh = []
     buckets = []
@@ -170,7 +170,7 @@ def step(opt) -> bool:
                 opt._init_state(p, state, group)
                 fresh.append(p)
             states.append(state)
-        buckets.append(_Bucket(gi, group, ps, states, opt))
+        buckets.append(_Bucket(gi, group, ps, states))
     for b in buckets:
         for s in b.states:
             for v in s.values():
@@ -222,11 +222,8 @@ def _vradam_apply(opt, buckets):
         torch._foreach_add_(steps, 1)
         t = torch.stack(steps).double().numpy()
         bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
-        ones = np.ones(b.n)
-        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
-                            b.state_ptrs("exp_avg_sq"), b.sizes, np.zeros(b.n, np.int64),
-                            beta1, beta2, h["eps"], ones * (1 - beta1), _f64(1 / np.sqrt(bc2)),
-                            _f64(eta / bc1), ones * (1 - eta * h["weight_decay"]), _threads())
+        _adam_update(b, np.zeros(b.n, np.int64), np.full(b.n, 1 - beta1), 1 / np.sqrt(bc2), eta / bc1,
+                     np.full(b.n, 1 - eta * h["weight_decay"]))
         acc = b.dtype
         eta_t, n_t = torch.tensor(eta, dtype=acc), torch.tensor(n, dtype=acc)
         for s in b.states:
@@ -272,20 +269,28 @@ def _tam_apply(opt, buckets):
         _store_s_hat(b)
 
 
+def _advance_steps(b) -> np.ndarray:
+    """``state["step"] += 1`` (python ints, as the torch code keeps them); the new counts."""
+    for st in b.states:
+        st["step"] += 1
+    return np.fromiter((st["step"] for st in b.states), dtype=np.float64, count=b.n)
+
+
+def _adam_update(b, rowlen, k1, c1, scale, rowdecay):
+    beta1, beta2 = b.group["betas"]
+    _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
+          b.state_ptrs("exp_avg_sq"), b.sizes, rowlen, beta1, beta2, b.group["eps"], _f64(k1),
+          _f64(c1), _f64(scale), _f64(rowdecay), _threads())
+
+
 def _adatam_apply(opt, buckets):
     _damping(buckets)
     for b in buckets:
         h = b.group
-        beta1, beta2 = h["betas"]
-        for s in b.states:
-            s["step"] += 1
-        t = np.fromiter((s["step"] for s in b.states), dtype=np.float64, count=b.n)
-        c1 = 1 / np.sqrt(1 - beta2 ** t) if h["bias_correction"] else np.ones(b.n)
-        ones = np.ones(b.n)
-        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
-                            b.state_ptrs("exp_avg_sq"), b.sizes, np.zeros(b.n, np.int64),
-                            beta1, beta2, h["eps"], b.k1, _f64(c1), ones * h["lr"],
-                            ones * (1 - h["lr"] * h["weight_decay"]), _threads())
+        t = _advance_steps(b)
+        c1 = 1 / np.sqrt(1 - h["betas"][1] ** t) if h["bias_correction"] else np.ones(b.n)
+        _adam_update(b, np.zeros(b.n, np.int64), b.k1, c1, np.full(b.n, h["lr"]),
+                     np.full(b.n, 1 - h["lr"] * h["weight_decay"]))
         _store_s_hat(b)
 
 
@@ -348,18 +353,12 @@ def _row_coefficients(opt, b):
 def _adamp_apply(opt, buckets):
     for b in buckets:
         h = b.group
-        beta1, beta2 = h["betas"]
-        for s in b.states:
-            s["step"] += 1
-        t = np.fromiter((s["step"] for s in b.states), dtype=np.float64, count=b.n)
-        scale = h["lr"] / (1 - beta1 ** t)
+        t = _advance_steps(b)
+        scale = h["lr"] / (1 - h["betas"][0] ** t)
         coef, ratio = _row_coefficients(opt, b)
         per_row = np.repeat(np.arange(b.n), b.rows)
         rowdecay = 1 - h["lr"] * h["weight_decay"] * ratio[per_row] + scale[per_row] * coef
-        _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
-                            b.state_ptrs("exp_avg_sq"), b.sizes, b.update_rowlen, beta1,
-                            beta2, h["eps"], np.full(b.n, 1 - beta1), b.c1, _f64(scale),
-                            _f64(rowdecay), _threads())
+        _adam_update(b, b.update_rowlen, np.full(b.n, 1 - h["betas"][0]), b.c1, scale, rowdecay)
 
 
 def _sgdp_apply(opt, buckets):

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["load", "ISA_FLAGS", "BASE_FLAGS"]
+__all__ = ["load", "ISA_FLAGS", "BASE_FLAGS", "fresh_build_seconds"]
 
 SOURCE = Path(__file__).with_name("kernels.c")
 ABI_VERSION = 1
@@ -128,3 +128,14 @@ def load() -> tuple[ctypes.CDLL | None, dict]:
         return lib, info
     info["reason"] = "compilation failed: " + "; ".join(errors)[:300]
     return None, info
+
+
+def fresh_build_seconds() -> float | None:
+    """Seconds one uncached build takes here (into a temporary cache), or None without a compiler."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        err = _compile(cc, _flag_sets(capability())[0], Path(tmp) / "kernels.so")
+        return None if err else time.perf_counter() - t0
