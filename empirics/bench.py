@@ -172,8 +172,11 @@ def pass_profile(params, rounds: int = 5) -> dict:
         "torch_sum_of_gradients": lambda: [g.sum() for g in gs],
         "stats_vradam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 0, 0.9, 0.1, out, 1),
         "stats_tam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 2, 0.0, 0.0, out, 1),
-        "stats_adamp": lambda: _call(lib.row_stats_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs), sizes,
-                                     sizes // rows, 0, 0.9, 0.999, 1e-8, ones, out, 1),
+        "stats_projection": lambda: _call(lib.row_stats_f32, n, _ptrs(ps), _ptrs(gs), None, None, sizes,
+                                          sizes // rows, 2, 0.0, 0.0, 1e-8, ones, out, 1),
+        "update_adam_channel": lambda: _call(lib.channel_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs),
+                                             sizes, sizes // rows, 0, 0.9, 0.999, 1e-8, ones * 0.1, ones,
+                                             ones * 1e-9, ones, 0, 1),
         "update_adam": lambda: _call(lib.adam_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs), sizes,
                                      flat, 0.9, 0.999, 1e-8, ones * 0.1, ones, ones * 1e-9, ones, 1),
     }

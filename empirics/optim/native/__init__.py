@@ -2,10 +2,12 @@
 
 Each step is two passes over memory (issue 11): a read-only pass that reduces what the
 update needs beyond one element -- VRAdam's ``|m_t|^2``, TAM's ``(m.g, |m|^2, |g|^2)``,
-AdamP/SGDP's per-row ``(g.w, |g|^2, |w|^2, w.u)`` -- and then one update pass.  Between
-them the few per-tensor numbers are turned into coefficients here, in float64 numpy, with
-the rules' own scalar formulas (:func:`theory.rules.vr_gate`, the TAM damping, the
-AdamP projection of :mod:`empirics.optim.adamp`).  Because the first pass writes nothing,
+AdamP/SGDP's per-row ``(g.w, |g|^2, |w|^2)`` for the cosine test -- and then one update
+pass.  Between them the few per-tensor numbers are turned into coefficients here, in
+float64 numpy, with the rules' own scalar formulas (:func:`theory.rules.vr_gate` and the
+TAM damping; AdamP's test as in :func:`empirics.optim.adamp._projection`).  AdamP/SGDP's
+projection needs ``w.u`` per row: in the channel view each row is updated right after its
+``w.u`` is summed, while it is in cache; the rare layer view reads the tensor once more.  Because the first pass writes nothing,
 ``nonfinite="raise"``/``"skip"`` refuse a step before anything changes.  Hyperparameters
 travel as runtime arguments, so LR schedulers need no rebuild; nothing is synchronised
 per tensor (the statistics are plain host memory).
@@ -47,6 +49,7 @@ _SIGNATURES = {
     "row_stats": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _I],
     "adam_update": [_I, _P, _P, _P, _P, _P, _P, _D, _D, _D, _P, _P, _P, _P, _I],
     "momentum_update": [_I, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _I, _I],
+    "channel_update": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _P, _P, _I, _I],
 }
 
 
@@ -308,70 +311,107 @@ def _order_projected(b):
     b.nproj = sum(p.dim() > 1 for p in b.params)
     rows = np.array([p.shape[0] if p.dim() > 1 else 1 for p in b.params], dtype=np.int64)
     b.rowlen = b.sizes // rows  # the statistics pass: every tensor in whole rows
-    b.update_rowlen = np.where(np.arange(b.n) < b.nproj, b.rowlen, 0)
     b.rows = rows
 
 
-def _row_prepare(opt, buckets, kind):
+def _row_prepare(opt, buckets):
+    """Per row of every tensor ``(g.w, |g|^2, |w|^2)`` (reads g, w only); the witnesses are
+    the ``|g|^2``."""
     for b in buckets:
         _order_projected(b)
-        h = b.group
-        if kind == 0:  # AdamP: u from the moments of this step (not yet written)
-            beta1, beta2 = h["betas"]
-            t = np.fromiter((s["step"] + 1 for s in b.states), dtype=np.float64, count=b.n)
-            b.c1 = _f64(1 / np.sqrt(1 - beta2 ** t))
-            ms, vs = b.state_ptrs("exp_avg"), b.state_ptrs("exp_avg_sq")
-            a, c = beta1, beta2
-        else:  # SGDP: u is the new buffer
-            ms, vs = b.state_ptrs("momentum_buffer"), None
-            a, c = h["momentum"], 1 - h["dampening"]
-            b.c1 = np.ones(b.n)
         b.stats = np.empty((int(b.rows.sum()), 4))
-        _call(b.fn("row_stats"), b.n, _ptrs(b.params), _ptrs(b.grads), ms,
-                          vs, b.sizes, b.rowlen, kind, a, c,
-                          h["eps"], b.c1, b.stats, _threads())
+        _call(b.fn("row_stats"), b.n, _ptrs(b.params), _ptrs(b.grads), None, None, b.sizes, b.rowlen,
+              2, 0.0, 0.0, b.group["eps"], np.ones(b.n), b.stats, _threads())
     return [b.stats[:, 1] for b in buckets]
 
 
-def _row_coefficients(opt, b):
-    """Per row ``c`` of the chosen view (0 when not projected) and per tensor ``r``
-    (:func:`empirics.optim.adamp._projection` on the statistics)."""
-    from momentumlab.empirics.optim.adamp import _projection
+def _views(b):
+    """AdamP's cosine test (the authors' ``_projection``, on the row statistics): indices of
+    the tensors projected in the channel view, in the layer view, and of the others."""
+    h, k = b.group, b.nproj
+    if not k:
+        return [], [], list(range(b.n))
+    nrows = int(b.rows[:k].sum())
+    gw, gg, ww = b.stats[:nrows, :3].T
+    starts = np.concatenate([[0], np.cumsum(b.rows[:k])[:-1]])
+    cos_rows = np.abs(gw) / np.maximum(np.sqrt(gg * ww), h["eps"])
+    take_c = np.maximum.reduceat(cos_rows, starts) < h["delta"] / np.sqrt(b.rowlen[:k])
+    sgw, sgg, sww = (np.add.reduceat(x, starts) for x in (gw, gg, ww))
+    cos_l = np.abs(sgw) / np.maximum(np.sqrt(sgg * sww), h["eps"])
+    take_l = ~take_c & (cos_l < h["delta"] / np.sqrt(b.sizes[:k]))
+    chan, layer = np.flatnonzero(take_c).tolist(), np.flatnonzero(take_l).tolist()
+    return chan, layer, [i for i in range(b.n) if i not in set(chan) | set(layer)]
 
-    coef, ratio = np.zeros(len(b.stats)), np.ones(b.n)
-    if b.nproj:
-        h, ps = b.group, b.params[:b.nproj]
-        nrows = int(b.rows[:b.nproj].sum())
-        st = torch.from_numpy(b.stats[:nrows])
-        c, r = _projection([(st[:, 0], st[:, 1], st[:, 2])], [st[:, 3]], ps, h["delta"], h["wd_ratio"],
-                           h["eps"], opt._segments(ps, h["delta"], torch.float64))
-        coef[:nrows] = torch.cat(c).numpy()
-        ratio[:b.nproj] = torch.stack(r).numpy()
-    return coef, ratio
+
+def _sub(b, idx):
+    sub = _Bucket(b.gi, b.group, [b.params[i] for i in idx], [b.states[i] for i in idx])
+    return sub
+
+
+def _layer_coefficients(sub, kind, a, c, c1):
+    """The layer view's ``c = sum(w.u)/(|w| + eps)^2`` per tensor (reads g, w, m (, v))."""
+    rows = np.array([p.shape[0] for p in sub.params], dtype=np.int64)
+    stats = np.empty((int(rows.sum()), 4))
+    ms = sub.state_ptrs("exp_avg" if kind == 0 else "momentum_buffer")
+    vs = sub.state_ptrs("exp_avg_sq") if kind == 0 else None
+    _call(sub.fn("row_stats"), sub.n, _ptrs(sub.params), _ptrs(sub.grads), ms, vs, sub.sizes,
+          sub.sizes // rows, kind, a, c, sub.group["eps"], _f64(c1), stats, _threads())
+    starts = np.concatenate([[0], np.cumsum(rows)[:-1]])
+    swu, sww = np.add.reduceat(stats[:, 3], starts), np.add.reduceat(stats[:, 2], starts)
+    return swu / (np.sqrt(sww) + sub.group["eps"]) ** 2
 
 
 def _adamp_apply(opt, buckets):
     for b in buckets:
         h = b.group
+        beta1, beta2 = h["betas"]
+        chan, layer, plain = _views(b)
         t = _advance_steps(b)
-        scale = h["lr"] / (1 - h["betas"][0] ** t)
-        coef, ratio = _row_coefficients(opt, b)
-        per_row = np.repeat(np.arange(b.n), b.rows)
-        rowdecay = 1 - h["lr"] * h["weight_decay"] * ratio[per_row] + scale[per_row] * coef
-        _adam_update(b, b.update_rowlen, np.full(b.n, 1 - h["betas"][0]), b.c1, scale, rowdecay)
+        scale, c1 = h["lr"] / (1 - beta1 ** t), 1 / np.sqrt(1 - beta2 ** t)
+        decay, projected_decay = 1 - h["lr"] * h["weight_decay"], 1 - h["lr"] * h["weight_decay"] * h["wd_ratio"]
+        if layer:
+            sub = _sub(b, layer)
+            coef = _layer_coefficients(sub, 0, beta1, beta2, c1[layer])
+            _adam_update(sub, np.zeros(sub.n, np.int64), np.full(sub.n, 1 - beta1), c1[layer], scale[layer],
+                         projected_decay + scale[layer] * coef)
+        if chan:
+            sub = _sub(b, chan)
+            _call(sub.fn("channel_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
+                  sub.state_ptrs("exp_avg"), sub.state_ptrs("exp_avg_sq"), sub.sizes, b.rowlen[chan], 0,
+                  beta1, beta2, h["eps"], np.full(sub.n, 1 - beta1), _f64(c1[chan]), _f64(scale[chan]),
+                  np.full(sub.n, projected_decay), 0, _threads())
+        if plain:
+            sub = _sub(b, plain)
+            _adam_update(sub, np.zeros(sub.n, np.int64), np.full(sub.n, 1 - beta1), c1[plain], scale[plain],
+                         np.full(sub.n, decay))
 
 
 def _sgdp_apply(opt, buckets):
     for b in buckets:
         h = b.group
-        mu = h["momentum"]
-        coef, ratio = _row_coefficients(opt, b)
-        per_row = np.repeat(np.arange(b.n), b.rows)
-        rowdecay = 1 - h["lr"] * h["weight_decay"] * ratio[per_row] / (1 - mu)
-        _call(b.fn("momentum_update"), b.n, _ptrs(b.params), _ptrs(b.grads),
-                                b.state_ptrs("momentum_buffer"), b.sizes, b.update_rowlen,
-                                mu, np.full(b.n, 1 - h["dampening"]), np.full(b.n, h["lr"]),
-                                _f64(rowdecay), _f64(coef), int(h["project_buffer"]), _threads())
+        mu, k = h["momentum"], 1 - h["dampening"]
+        chan, layer, plain = _views(b)
+        decay = 1 - h["lr"] * h["weight_decay"] / (1 - mu)
+        projected_decay = 1 - h["lr"] * h["weight_decay"] * h["wd_ratio"] / (1 - mu)
+        keep = int(h["project_buffer"])
+        if layer:
+            sub = _sub(b, layer)
+            coef = _layer_coefficients(sub, 1, mu, k, np.ones(sub.n))
+            _call(sub.fn("momentum_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
+                  sub.state_ptrs("momentum_buffer"), sub.sizes, np.zeros(sub.n, np.int64), mu,
+                  np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, projected_decay), _f64(coef),
+                  keep, _threads())
+        if chan:
+            sub = _sub(b, chan)
+            _call(sub.fn("channel_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
+                  sub.state_ptrs("momentum_buffer"), None, sub.sizes, b.rowlen[chan], 1, mu, 0.0, h["eps"],
+                  np.full(sub.n, k), np.ones(sub.n), np.full(sub.n, h["lr"]), np.full(sub.n, projected_decay),
+                  keep, _threads())
+        if plain:
+            sub = _sub(b, plain)
+            _call(sub.fn("momentum_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
+                  sub.state_ptrs("momentum_buffer"), sub.sizes, np.zeros(sub.n, np.int64), mu,
+                  np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, decay), None, 0, _threads())
 
 
 #: class name -> (group options covered?, read-only pass returning witnesses, update pass)
@@ -379,6 +419,6 @@ KERNELS = {
     "VRAdam": (_vradam_ok, _vradam_prepare, _vradam_apply),
     "TAM": (lambda h: True, _torque_prepare, _tam_apply),
     "AdaTAM": (lambda h: True, _torque_prepare, _adatam_apply),
-    "AdamP": (_projected_ok, lambda opt, bs: _row_prepare(opt, bs, 0), _adamp_apply),
-    "SGDP": (_projected_ok, lambda opt, bs: _row_prepare(opt, bs, 1), _sgdp_apply),
+    "AdamP": (_projected_ok, _row_prepare, _adamp_apply),
+    "SGDP": (_projected_ok, _row_prepare, _sgdp_apply),
 }

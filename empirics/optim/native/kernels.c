@@ -260,7 +260,7 @@ void tensor_sums_##S(int n, T **x, T **y, const int64_t *sizes, int mode, double
 /* Per row r of each tensor (rows of rowlen[i] values): out[4r..4r+3] = (g.w, g.g, w.w, w.u)    \
  * with u the update before projection: kind 0 (AdamP) u = m_t/(sqrt(v_t) c1[i] + eps),         \
  * m_t = b1 m + (1-b1) g, v_t = b2 v + (1-b2) g^2; kind 1 (SGDP) u = b1 m + b2 g (the new        \
- * buffer; v unused).  Rows of all tensors are concatenated.  Reads only. */                      \
+ * buffer; v unused); kind 2: (g.w, g.g, w.w) only (m, v unused).  Reads only. */                      \
 void row_stats_##S(int n, T **w, T **g, T **m, T **v, const int64_t *sizes,                     \
                    const int64_t *rowlen, int kind, double b1, double b2, double eps,             \
                    const double *c1, double *out, int nthreads) {                                 \
@@ -270,14 +270,16 @@ void row_stats_##S(int n, T **w, T **g, T **m, T **v, const int64_t *sizes,     
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nthreads)")                        \
     for (int64_t k = 0; k < nc; k++) {                                                            \
         int64_t i = ch[k].tensor, L = rowlen[i] > 0 ? rowlen[i] : sizes[i];                      \
-        const T *ws = w[i], *gs = g[i], *ms = m[i], *vs = kind == 0 ? v[i] : NULL;                \
+        const T *ws = w[i], *gs = g[i], *ms = kind < 2 ? m[i] : NULL, *vs = kind == 0 ? v[i] : NULL;                \
         for (int64_t r0 = ch[k].begin; r0 < ch[k].end; r0 += L) {                                 \
             double *o = out + 4 * (rowoff[i] + r0 / L);                                           \
             if (kind == 0)                                                                        \
                 rowadam_##S(ws, gs, ms, vs, (T)b1, (T)(1 - b1), (T)b2, (T)(1 - b2), (T)c1[i],       \
                             (T)eps, r0, r0 + L, o);                                               \
-            else                                                                                  \
+            else if (kind == 1)                                                                   \
                 rowsgd_##S(ws, gs, ms, b1, b2, r0, r0 + L, o);                                    \
+            else                                                                                  \
+                rowsgd_##S(ws, gs, gs, 0.0, 0.0, r0, r0 + L, o);                                  \
         }                                                                                         \
     }                                                                                             \
     free(rowoff); free(ch);                                                                       \
@@ -345,6 +347,83 @@ void momentum_update_##S(int n, T **p, T **g, T **b, const int64_t *sizes,      
         }                                                                                         \
     }                                                                                             \
     free(rowoff); free(ch);                                                                       \
+}                                                                                                 \
+                                                                                                  \
+/* Channel-view projection done row by row while the row is in cache (AdamP / SGDP when the   \
+ * cosine test picked the channel view for every tensor given).  Per row: first the moments /  \
+ * new buffer (kind 0: Adam, m, v written; kind 1: momentum, nothing written) with u kept in a \
+ * row buffer and w.u, w.w summed; then c = w.u/(|w| + eps)^2 and                              \
+ * p <- p (base[i] + s[i] c) - s[i] u (kind 0), or d = u - c p, b <- d or u (keep_projected),  \
+ * p <- p base[i] - s[i] d (kind 1). */                                                         \
+void channel_update_##S(int n, T **p, T **g, T **m, T **v, const int64_t *sizes,               \
+                        const int64_t *rowlen, int kind, double b1, double b2, double eps,       \
+                        const double *k1, const double *c1, const double *s, const double *base, \
+                        int keep_projected, int nthreads) {                                      \
+    int64_t nc;                                                                                   \
+    chunk_t *ch = make_chunks(n, sizes, rowlen, &nc);                                             \
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nthreads)")                        \
+    for (int64_t k = 0; k < nc; k++) {                                                            \
+        int64_t i = ch[k].tensor, L = rowlen[i];                                                  \
+        T *ps = p[i], *ms = m[i], *vs = kind == 0 ? v[i] : NULL;                                  \
+        const T *gs = g[i];                                                                       \
+        T *u = (T *)malloc(sizeof(T) * L);                                                        \
+        const T tb1 = (T)b1, tk = (T)k1[i], tb2 = (T)b2, tb2c = (T)(1 - b2);                       \
+        const T tc = (T)c1[i], te = (T)eps, ts = (T)s[i], tbase = (T)base[i];                      \
+        for (int64_t r0 = ch[k].begin; r0 < ch[k].end; r0 += L) {                                 \
+            double awu[8] = {0}, aww[8] = {0};                                                    \
+            int64_t j0 = 0;                                                                       \
+            for (; j0 + 8 <= L; j0 += 8) {                                                        \
+                if (kind == 0) {                                                                  \
+                    _Pragma("omp simd")                                                           \
+                    for (int l = 0; l < 8; l++) {                                                 \
+                        int64_t j = r0 + j0 + l;                                                  \
+                        T gj = gs[j], wj = ps[j];                                                 \
+                        T mt = tb1 * ms[j] + tk * gj, vt = tb2 * vs[j] + tb2c * gj * gj;         \
+                        ms[j] = mt; vs[j] = vt;                                                   \
+                        T uj = mt / (SQRT_##S(vt) * tc + te);                                     \
+                        u[j0 + l] = uj; awu[l] += (double)wj * uj; aww[l] += (double)wj * wj;     \
+                    }                                                                             \
+                } else {                                                                          \
+                    _Pragma("omp simd")                                                           \
+                    for (int l = 0; l < 8; l++) {                                                 \
+                        int64_t j = r0 + j0 + l;                                                  \
+                        T wj = ps[j], uj = tb1 * ms[j] + tk * gs[j];                              \
+                        u[j0 + l] = uj; awu[l] += (double)wj * uj; aww[l] += (double)wj * wj;     \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+            double wu = 0, ww = 0;                                                                \
+            for (; j0 < L; j0++) {                                                                \
+                int64_t j = r0 + j0;                                                              \
+                T gj = gs[j], wj = ps[j], uj;                                                     \
+                if (kind == 0) {                                                                  \
+                    T mt = tb1 * ms[j] + tk * gj, vt = tb2 * vs[j] + tb2c * gj * gj;             \
+                    ms[j] = mt; vs[j] = vt;                                                       \
+                    uj = mt / (SQRT_##S(vt) * tc + te);                                           \
+                } else {                                                                          \
+                    uj = tb1 * ms[j] + tk * gj;                                                   \
+                }                                                                                 \
+                u[j0] = uj; wu += (double)wj * uj; ww += (double)wj * wj;                         \
+            }                                                                                     \
+            for (int l = 0; l < 8; l++) { wu += awu[l]; ww += aww[l]; }                           \
+            double nw = sqrt(ww) + eps;                                                           \
+            const T cf = (T)(wu / (nw * nw));                                                     \
+            if (kind == 0) {                                                                      \
+                const T a = (T)(base[i] + s[i] * (wu / (nw * nw)));                               \
+                _Pragma("omp simd")                                                               \
+                for (int64_t j = 0; j < L; j++) ps[r0 + j] = ps[r0 + j] * a - ts * u[j];          \
+            } else {                                                                              \
+                _Pragma("omp simd")                                                               \
+                for (int64_t j = 0; j < L; j++) {                                                 \
+                    T pj = ps[r0 + j], d = u[j] - cf * pj;                                        \
+                    ms[r0 + j] = keep_projected ? d : u[j];                                       \
+                    ps[r0 + j] = pj * tbase - ts * d;                                             \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        free(u);                                                                                  \
+    }                                                                                             \
+    free(ch);                                                                                     \
 }
 
 DEFINE_KERNELS(float, f32)
