@@ -72,14 +72,18 @@ def _flag_sets(isa: str):
 
 def _compile(cc: str, flags, target: Path) -> str | None:
     """Build ``target`` atomically; returns an error text or None."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:  # an unwritable cache: the torch code runs
+        return str(exc)
     try:
         proc = subprocess.run([cc, *flags, str(SOURCE), "-o", tmp, "-lm"], capture_output=True,
                               text=True, timeout=120)
         if proc.returncode != 0:
-            return (proc.stderr or proc.stdout).strip().splitlines()[-1:][0] if (proc.stderr or proc.stdout) else "failed"
+            lines = (proc.stderr or proc.stdout or "failed").strip().splitlines()
+            return lines[-1] if lines else "failed"
         os.replace(tmp, target)
         return None
     except (OSError, subprocess.SubprocessError) as exc:

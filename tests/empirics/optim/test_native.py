@@ -214,6 +214,14 @@ def test_a_failing_compiler_means_the_torch_code(monkeypatch, tmp_path):
     assert lib is None and info["reason"].startswith("compilation failed")
 
 
+def test_an_unwritable_cache_means_the_torch_code(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("MOMENTUMLAB_CACHE", str(blocker / "cache"))  # below a file: mkdir fails
+    lib, info = build.load()
+    assert lib is None and info["reason"].startswith("compilation failed")
+
+
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_without_kernels_every_class_runs_its_torch_code(name, monkeypatch):
     monkeypatch.setattr(native, "_state", {"lib": None, "info": {"available": False, "reason": "test"}})
