@@ -362,6 +362,11 @@ class MomentumlabOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        # --- compiled CPU kernels (empirics/optim/native); the torch code below is the fallback
+        from momentumlab.empirics.optim import native
+        if native.step(self):
+            return loss
+        # --- end of the compiled path
         buckets = self._buckets()
         fresh = []
         for b in buckets:
@@ -371,14 +376,26 @@ class MomentumlabOptimizer(Optimizer):
                     fresh.append(p)
         witnesses = self._prepare(buckets)
         if self.nonfinite != "ignore" and witnesses and not self._all_finite(witnesses):
-            for p in fresh:
-                del self.state[p]
-            if self.nonfinite == "raise":
-                raise NonFiniteGradientError(
-                    f"{type(self).__name__}: a gradient holds NaN or inf; the step was refused and "
-                    "parameters and state are unchanged (nonfinite='skip' skips such steps, "
-                    "'ignore' applies them)")
-            self.skipped_steps += 1
+            self._refuse_step(fresh)
             return loss
         self._apply(buckets)
         return loss
+
+    def _refuse_step(self, fresh) -> None:
+        """A gradient was not finite: forget the states created for this step, then raise
+        (``nonfinite="raise"``) or count the skipped step."""
+        for p in fresh:
+            del self.state[p]
+        if self.nonfinite == "raise":
+            raise NonFiniteGradientError(
+                f"{type(self).__name__}: a gradient holds NaN or inf; the step was refused and "
+                "parameters and state are unchanged (nonfinite='skip' skips such steps, "
+                "'ignore' applies them)")
+        self.skipped_steps += 1
+
+    @property
+    def native_active(self) -> bool:
+        """Whether the compiled CPU kernels take the next step (see ``empirics.optim.native``;
+        set ``optimizer.native = False`` to use the torch code)."""
+        from momentumlab.empirics.optim import native
+        return native.covers(self)

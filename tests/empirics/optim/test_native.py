@@ -1,0 +1,229 @@
+"""The compiled CPU kernels (empirics/optim/native) against the rules of theory/rules.py.
+
+Every option a kernel covers is run against the float64 rule (the harness's Oracle: numpy,
+independent of the kernels and of torch); every option it does not cover must leave
+``native_active`` False and run the torch code.  The kernel and torch paths are never
+compared bit for bit.
+"""
+import math
+import re
+
+import pytest
+import torch
+
+from momentumlab.empirics.optim import OPTIMIZERS, NonFiniteGradientError, native
+from momentumlab.empirics.optim.native import build
+from tests.empirics.optim.harness import (BASE_KW, SHAPES, Oracle, compare, gradients, grads_by_group,
+                                          make_params, run_parity, set_grads, split_groups)
+
+needs_kernels = pytest.mark.skipif(not native.available(), reason=f"kernels unavailable: "
+                                   f"{native.status()['reason']}")
+GROUPS = [(slice(0, 3), {}), (slice(3, None), {"weight_decay": 0.0})]
+#: every option combination each kernel covers
+COVERED = {
+    "VRAdam": [{}, {"weight_decay": 0.1, "beta3": 3.0, "alpha1": 2.0}, {"gate": "gradient"},
+               {"norm_scope": "group"}, {"alpha1": math.inf, "weight_decay": 0.05}],
+    "TAM": [{}, {"weight_decay": 0.1, "momentum": 0.5}, {"cosine_scope": "global"}],
+    "AdaTAM": [{}, {"weight_decay": 0.1, "bias_correction": True}, {"cosine_scope": "global"}],
+    "AdamP": [{}, {"weight_decay": 0.1, "delta": 0.5, "wd_ratio": 0.3}],
+    "SGDP": [{}, {"weight_decay": 0.01, "dampening": 0.2}, {"project_buffer": False, "weight_decay": 0.1}],
+}
+CASES = [(n, kw) for n, kws in COVERED.items() for kw in kws]
+IDS = [f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+#: options (or tensors) the kernels do not cover: the torch code must run
+UNCOVERED = [("VRAdam", {"maximize": True}), ("VRAdam", {"norm_scope": "tensor"}),
+             ("VRAdam", {"power": 3.0}), ("VRAdam", {"fused": True}), ("VRAdam", {"fused": False}),
+             ("AdamP", {"nesterov": True}), ("AdamP", {"maximize": True}), ("SGDP", {"nesterov": True}),
+             ("TAM", {"maximize": True}), ("TAM", {"foreach": True}), ("AdaTAM", {"foreach": False}),
+             ("AdaTAM", {"maximize": True})]
+
+
+@needs_kernels
+@pytest.mark.parametrize("name,kw", CASES, ids=IDS)
+def test_kernel_float64_equals_the_rule(name, kw):
+    """float64: the kernels reorder sums (chunks of 32768, double accumulators) and use FMA;
+    each step's rounding is ~1e-16 relative, 20 steps stay far below 1e-12 -- the bound of
+    the torch paths' own parity tests."""
+    opt, _ = run_parity(name, steps=20, groups=GROUPS, **kw)
+    assert opt.native_active
+
+
+@needs_kernels
+@pytest.mark.parametrize("name,kw", CASES, ids=IDS)
+def test_kernel_float32_equals_the_float64_rule_to_rounding(name, kw):
+    """float32 kernels against the float64 rule on the same (float32) gradients.  Each step
+    adds a few float32 roundings (2^-24 ~ 6e-8 each; AVX2's square root is rsqrt + a Newton
+    step, within 2^-22) relative to the largest entry, and the moments carry them on:
+    10 steps x ~20 roundings x 6e-8 < 2e-5.  A wrong coefficient (a beta, a bias
+    correction, the gate) moves the result by >= 1e-3."""
+    params = make_params(SHAPES, 0, dtype=torch.float32)
+    opt = OPTIMIZERS[name](split_groups(params, GROUPS), **{**BASE_KW[name], **kw})
+    assert opt.native_active
+    oracle = Oracle(opt)
+    for t in range(10):
+        grads = gradients(params, t)
+        set_grads(opt, grads)
+        oracle.step(grads_by_group(opt, grads))
+        opt.step()
+        compare(opt, oracle, rtol=2e-5, what=f"{name} float32 step {t + 1}")
+
+
+@needs_kernels
+@pytest.mark.parametrize("name,kw", UNCOVERED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(UNCOVERED)])
+def test_uncovered_options_run_the_torch_code(name, kw, monkeypatch):
+    calls = []
+    monkeypatch.setattr(native, "KERNELS", {k: (ok, prep, lambda *a, f=fn: (calls.append(1), f(*a)))
+                                            for k, (ok, prep, fn) in native.KERNELS.items()})
+    opt, _ = run_parity(name, steps=3, groups=GROUPS, **kw)
+    assert not opt.native_active and not calls
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_uncovered_tensors_run_the_torch_code(name):
+    """bf16 (the torch code's business), a non-contiguous parameter, ``native = False``."""
+    cases = [[torch.randn(6, 5, dtype=torch.bfloat16, requires_grad=True)],
+             [torch.randn(6, 5, dtype=torch.float64).t().detach().requires_grad_()]]
+    for params in cases:
+        opt = OPTIMIZERS[name](params, **BASE_KW[name])
+        assert not opt.native_active
+        params[0].grad = torch.ones_like(params[0])
+        opt.step()  # the torch code takes it
+    params = make_params()
+    opt = OPTIMIZERS[name](params, **BASE_KW[name])
+    assert opt.native_active
+    opt.native = False
+    assert not opt.native_active
+    run_parity(name, steps=2)  # and the parity of the default (kernel) path still holds
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("policy", ["raise", "skip"])
+def test_kernel_refuses_a_nonfinite_gradient_before_writing(name, policy):
+    """A NaN in the *last* tensor: the read-only first pass sees it before any write, so the
+    tensors before it, their states and the step counters are untouched."""
+    params = make_params(SHAPES, 0, dtype=torch.float32)
+    opt = OPTIMIZERS[name](params, nonfinite=policy, **BASE_KW[name])
+    set_grads(opt, gradients(params, 0))
+    opt.step()
+    before = [p.detach().clone() for p in params]
+    states = {p: {k: v.clone() if torch.is_tensor(v) else v for k, v in opt.state[p].items()} for p in params}
+    grads = gradients(params, 1)
+    grads[-1] = grads[-1].clone()
+    grads[-1].view(-1)[0] = float("nan")
+    set_grads(opt, grads)
+    assert opt.native_active
+    if policy == "raise":
+        with pytest.raises(NonFiniteGradientError):
+            opt.step()
+    else:
+        opt.step()
+        assert opt.skipped_steps == 1
+    for p, b in zip(params, before):
+        assert torch.equal(p.detach(), b)
+        for k, v in states[p].items():
+            got = opt.state[p][k]
+            assert torch.equal(got, v) if torch.is_tensor(v) else got == v, k
+
+
+@needs_kernels
+def test_kernel_refusal_forgets_fresh_states():
+    params = make_params(SHAPES, 0, dtype=torch.float32)
+    opt = OPTIMIZERS["TAM"](params, **BASE_KW["TAM"])
+    grads = gradients(params, 0)
+    grads[0] = torch.full_like(grads[0], float("inf"))
+    set_grads(opt, grads)
+    with pytest.raises(NonFiniteGradientError):
+        opt.step()
+    assert not any(opt.state[p] for p in params)
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_kernel_result_does_not_depend_on_the_thread_count(name):
+    """Partial sums are per chunk and added in chunk order, so the statistics do not depend
+    on the threads; a lost or doubled chunk would move the result by O(1).  (Not asserted
+    bitwise: float32 results differed by one ulp between 1 and 2 threads inside pytest.)"""
+    big = [(300, 200), (70000,), (64, 8, 3, 3)]  # several chunks per tensor
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        params = make_params(big, 0, dtype=torch.float32)
+        opt = OPTIMIZERS[name](params, **BASE_KW[name])
+        for t in range(3):
+            set_grads(opt, gradients(params, t))
+            opt.step()
+        runs.append(params)
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+@needs_kernels
+def test_scheduler_changes_the_rate_without_a_rebuild():
+    params = make_params(SHAPES, 0)
+    opt = OPTIMIZERS["VRAdam"](params)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
+    path = native.status()["path"]
+    for t in range(4):
+        set_grads(opt, gradients(params, t))
+        opt.step()
+        sched.step()
+    assert native.status()["path"] == path and opt.native_active
+    assert float(opt.last_eta[0]) < 1e-3 / 3  # the 4th step's rate 1e-3/4, gated
+
+
+@needs_kernels
+def test_status_names_the_isa_torch_dispatches_to():
+    st = native.status()
+    assert st["available"] and st["isa"] == build.capability()
+    assert set(st["kernels"]) == set(OPTIMIZERS)
+
+
+@needs_kernels
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_one_openmp_runtime_is_loaded():
+    """The library links torch's libgomp.so.1: a second OpenMP runtime would fight torch's
+    threads (issue 11)."""
+    torch.ones(10).sum()
+    maps = open("/proc/self/maps").read()
+    runtimes = {m for m in re.findall(r"(/\S*lib(?:gomp|iomp5|omp)[^/\s]*\.so[.\d]*)", maps)}
+    assert len(runtimes) <= 1, runtimes
+
+
+def test_no_compiler_means_the_torch_code(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lib, info = build.load()
+    assert lib is None and not info["available"] and "compiler" in info["reason"]
+
+
+def test_disabled_by_the_environment(monkeypatch):
+    monkeypatch.setenv("MOMENTUMLAB_NATIVE", "0")
+    lib, info = build.load()
+    assert lib is None and "MOMENTUMLAB_NATIVE" in info["reason"]
+
+
+def test_a_failing_compiler_means_the_torch_code(monkeypatch, tmp_path):
+    fake = tmp_path / "cc"
+    fake.write_text("#!/bin/sh\necho 'cc: error: no' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("MOMENTUMLAB_CACHE", str(tmp_path / "cache"))
+    lib, info = build.load()
+    assert lib is None and info["reason"].startswith("compilation failed")
+
+
+def test_an_unwritable_cache_means_the_torch_code(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("MOMENTUMLAB_CACHE", str(blocker / "cache"))  # below a file: mkdir fails
+    lib, info = build.load()
+    assert lib is None and info["reason"].startswith("compilation failed")
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_without_kernels_every_class_runs_its_torch_code(name, monkeypatch):
+    monkeypatch.setattr(native, "_state", {"lib": None, "info": {"available": False, "reason": "test"}})
+    opt, _ = run_parity(name, steps=3, groups=GROUPS)
+    assert not opt.native_active
