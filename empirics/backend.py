@@ -1,6 +1,6 @@
 """The torch namespace for :mod:`theory.rules`, and device / seed selection.
 
-Every experiment takes a device and a seed (DESIGN.md, "Devices and precision"):
+Every experiment takes a device and a seed:
 :func:`resolve_device` turns ``auto|cpu|cuda`` into a ``torch.device`` and
 :func:`seeded` returns a generator so that runs are reproducible given both.
 """

@@ -1,4 +1,4 @@
-"""The ``Claim`` type and the claim registry (DESIGN.md, "Claims -- contract").
+"""The ``Claim`` type and the claim registry (the contract ``verify``, the tests and the docs rely on).
 
 A claim is a statement from a paper with
 

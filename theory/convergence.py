@@ -3,8 +3,7 @@
 Défossez, Bottou, Bach & Usunier, "A Simple Convergence Proof of Adam and Adagrad",
 TMLR 2022 (arXiv 2003.02395): Adam with heavy-ball momentum, Theorem 4 of the TMLR
 version ("Adam with momentum").  VRAdam (Vaidhyanathan et al., arXiv 2505.13196,
-Thm 4.2) claims the same rate "following Défossez et al."; see
-``shared/reference/vradam.md`` Sec. 4.
+Thm 4.2) claims the same rate "following Défossez et al.".
 
 Setting (Défossez et al., Sec. 2).  ``x_n = x_{n-1} - alpha_n gamma_n m_n/sqrt(eps + v_n)``
 with ``m_n = b1 m_{n-1} + g_n``, ``v_n = b2 v_{n-1} + g_n^2`` (coordinatewise, no bias

@@ -1,7 +1,7 @@
 """VRAdam's dynamics claims (``vradam.*``): Lagrangian, period-2 orbit, step bound, Lyapunov.
 
 Vaidhyanathan, Schorling, Ares, Osborne, "A Physics-Inspired Optimizer: Velocity Regularized
-Adam", arXiv 2505.13196 (notes: ``shared/reference/vradam.md`` Sec. 1-3).  Every map below is
+Adam", arXiv 2505.13196, Sec. 2-4.  Every map below is
 the rule of :mod:`theory.rules` (``vr_momentum``: EMA momentum with VRAdam's gate; ``vradam``
 with the second moment frozen) run on sympy symbols; closed forms are solved from it and
 checked by sympy with symbolic parameters.
@@ -416,7 +416,7 @@ register(Claim(
           "V^2 = (alpha0 lambda/B - 1)/beta3, |X| = B|V|/(2 lambda); exists on "
           "B < alpha0 lambda <= B(1+alpha1) but attracts only for alpha0 lambda < 2B",
     source="VRAdam (arXiv 2505.13196), Sec. 4 (gated EoS, damped oscillations); orbit derived "
-           "here (shared/reference/vradam.md Sec. 3)",
+           "here from the rule (see the derivation steps)",
     statement=r"\eta=\tfrac{B}{\lambda},\ V^2=\tfrac{\alpha_0\lambda/B-1}{\beta_3},\ |X|=\tfrac{B|V|}"
               r"{2\lambda}\ \text{for}\ B<\alpha_0\lambda\le B(1+\alpha_1);\ \rho(J_2)<1\iff "
               r"B<\alpha_0\lambda<2B",
@@ -545,7 +545,7 @@ register(Claim(
           "eta_t||m_t|| <= alpha0/(2 sqrt beta3) holds iff ||m_t|| <= (1+alpha1)/(2 sqrt beta3); "
           "in general <= alpha0 max(1/(2 sqrt beta3), ||m_t||/(1+alpha1)); full VRAdam: <= alpha0 C "
           "per coordinate, no beta3 bound",
-    source="VRAdam (arXiv 2505.13196), Sec. 4 update-norm bound (shared/reference/vradam.md Sec. 3)",
+    source="VRAdam (arXiv 2505.13196), Sec. 4, update-norm bound",
     statement=r"\|w_t-w_{t-1}\|=\eta_t\|m_t\|\le\alpha_0\max\big(\tfrac{1}{2\sqrt{\beta_3}},"
               r"\tfrac{\|m_t\|}{1+\alpha_1}\big);\ \le\tfrac{\alpha_0}{2\sqrt{\beta_3}}\iff "
               r"\|m_t\|\le\tfrac{1+\alpha_1}{2\sqrt{\beta_3}}",
@@ -679,7 +679,7 @@ register(Claim(
           "sequence exists for beta1 = 0 (alpha0 L < 2) or when the two-vertex LMI is feasible; for "
           "beta1 = 0.9, alpha0 L = 36 < 38, alpha1 = 10 a gate sequence diverges",
     source="VRAdam (arXiv 2505.13196), Sec. 4, Thm 4.1 (uniform exponential stability of "
-           "VRMomentum); shared/reference/vradam.md Sec. 3",
+           "VRMomentum)",
     statement=r"z_t=A(\eta_t\lambda)z_{t-1},\ \eta_t\in[\tfrac{\alpha_0}{1+\alpha_1},\alpha_0]:\ "
               r"\exists P\succ0\ \forall t\ V(z_t)\le(1-\epsilon)V(z_{t-1})\iff\text{LMI at }"
               r"h\in\{\tfrac{\alpha_0\mu}{1+\alpha_1},\alpha_0L\};\ \text{not implied by }\alpha_0L<B",

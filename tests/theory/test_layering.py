@@ -1,4 +1,4 @@
-"""`theory` is symbolic: importing any of its modules must not import torch (DESIGN.md)."""
+"""`theory` is symbolic: importing any of its modules must not import torch."""
 import subprocess
 import sys
 from pathlib import Path
