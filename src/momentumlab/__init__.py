@@ -38,6 +38,8 @@ _PUBLIC = {
     "AdaTAM": ("momentumlab.empirics.optim", "AdaTAM"),
     # sharpness
     "top_eigenvalues": ("momentumlab.empirics.sharpness", "top_eigenvalues"),
+    # your own rule's stability theory
+    "analyze": ("momentumlab.theory.analyze", "analyze"),
 }
 
 __all__ = ["__version__", *_PUBLIC]
