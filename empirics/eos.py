@@ -114,17 +114,17 @@ class EosRun:
 
     def summary(self) -> dict:
         """Medians over the late window; ``hovers`` is the ±10% criterion.  A diverged run
-        reports the step (``diverged_at``) and no medians."""
+        reports the step (``diverged_at_step``; None when finite) and no medians."""
         s = self.settings
         if self.diverged:
             c = threshold_times_lr(s["optimizer"], s["beta"])
             return {"optimizer": s["optimizer"], "lr": s["lr"], "predicted_eta_times_S": c,
                     "measured_eta_times_S": None, "rel_error": None, "hovers": False,
-                    "diverged_at": self.diverged_at, "window": "-",
+                    "diverged_at_step": self.diverged_at, "window": "-",
                     "seconds": round(self.seconds, 2), "matvecs": self.matvecs}
         w = self.window()
         c = threshold_times_lr(s["optimizer"], s["beta"])
-        late = self.ratio()[w] if self.diverged_at is None else np.empty(0)
+        late = self.ratio()[w]
         measured = float(np.median(late) * c) if len(late) else None
         rel = abs(measured - c) / c if measured is not None else None
         first = np.flatnonzero(np.abs(self.ratio() - 1) <= HOVER_TOL)
@@ -133,7 +133,7 @@ class EosRun:
             "optimizer": s["optimizer"], "lr": s["lr"],
             "predicted_eta_times_S": c, "measured_eta_times_S": measured, "rel_error": rel,
             "hovers": rel is not None and bool(rel <= HOVER_TOL),
-            "diverged_at_step": self.diverged_at,
+            "diverged_at_step": None,
             "window": f"steps {int(late_steps[0]) if len(late_steps) else '-'}.."
                       f"{s['steps']} (last {int(LATE_FRACTION * 100)}%)",
             "initial_ratio": float(self.ratio()[0]) if self.sharpness else None,
@@ -148,7 +148,7 @@ class EosRun:
             "late_median_norm_sq": (_median(self.norm_sq[int((1 - LATE_FRACTION) *
                                                               len(self.norm_sq)):])
                                     if self.norm_sq else None),
-            "seconds": round(self.seconds, 2), "matvecs": self.matvecs, "diverged_at": None,
+            "seconds": round(self.seconds, 2), "matvecs": self.matvecs,
         }
 
     def to_json(self) -> dict:

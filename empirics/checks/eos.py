@@ -84,8 +84,8 @@ def eos_check(optimizer: str, device="cpu", seed: int = 0, quick: bool = True,
     for sd, s_, e in zip(seeds, sums, errors):
         row = {"seed": sd, "measured_eta_times_S": s_["measured_eta_times_S"],
                "rel_error": None if not np.isfinite(e) else float(e), "hovers": bool(e <= HOVER_TOL)}
-        if s_.get("diverged_at") is not None:
-            row["diverged_at_step"] = s_["diverged_at"]
+        if s_["diverged_at_step"] is not None:
+            row["diverged_at_step"] = s_["diverged_at_step"]
         else:
             row.update(first_step_within_10pct=s_["first_step_within_10pct"],
                        loss_last=s_["loss_last"], seconds=s_["seconds"])

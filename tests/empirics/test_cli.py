@@ -1,6 +1,8 @@
 """`momentumlab verify | list | explain`."""
 import json
 
+import sympy
+
 import pytest
 
 from momentumlab.empirics.checks import load_claims
@@ -24,8 +26,12 @@ def test_verify_json_and_markdown(tmp_path, capsys):
     assert set(report["versions"]) == {"python", "torch", "sympy"}
     (row,) = report["claims"]
     assert set(row) == KEYS
-    assert row["id"] == "adamp.corollary2.3" and row["symbolic"] == "proved"
-    assert row["status"] == "pass" and row["expression"] == "(beta + 1)/(1 - beta)"
+    assert row["id"] == "adamp.corollary2.3" and row["symbolic"] == "proved from lemmas"
+    assert row["lemmas"] and 0 < row["resolution"] < 1 and all(c["rejected"] for c in row["controls"])
+    beta = sympy.Symbol("beta")
+    assert row["status"] == "pass"
+    got = sympy.sympify(row["expression"], locals={"beta": beta})
+    assert sympy.simplify(got - (1 + beta) / (1 - beta)) == 0
     assert "adamp.corollary2.3" in md.read_text()
     assert "PASS" in capsys.readouterr().out
 

@@ -76,6 +76,6 @@ def test_wilson_interval_known_values():
 def test_divergence_is_a_result_with_its_step():
     run = run_eos(settings("gd", lr=1e3, steps=60, n=64, width=8, eig_every=10))
     s = run.summary()
-    assert run.diverged and s["diverged_at"] == run.diverged_at == len(run.loss)
+    assert run.diverged and s["diverged_at_step"] == run.diverged_at == len(run.loss)
     assert s["measured_eta_times_S"] is None and s["hovers"] is False
     assert hover_errors([s["measured_eta_times_S"]], 2.0)[0] == math.inf
