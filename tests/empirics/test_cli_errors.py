@@ -85,12 +85,8 @@ def test_bad_input_exits_2_with_one_line(argv, capsys, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("argv", BENCH_NUMERIC, ids=[" ".join(a) for a in BENCH_NUMERIC])
 def test_bench_numeric_arguments(argv, capsys):
-    try:
-        code, err = _run(argv, capsys)
-    except AssertionError:  # the benchmark started: not validated yet
-        code, err = None, ""
-    if code != 2:
-        pytest.xfail("bench's numeric options are validated in empirics/bench.py (not yet)")
+    code, err = _run(argv, capsys)
+    assert code == 2, err
     assert len(err.strip().splitlines()) == 1
 
 
