@@ -16,7 +16,8 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli")
+SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli",
+                      "momentumlab.empirics.rodflow_cli")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

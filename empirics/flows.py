@@ -569,12 +569,16 @@ def _eff_sharpness(problem, opt, disc) -> np.ndarray:
         return (eta * torch.linalg.eigvalsh(H)[:, -1]).cpu().numpy()
     from momentumlab.empirics.sharpness import top_eigenpairs
     out = []
+    warm = getattr(problem, "_sharp_warm", {})
     for b in range(problem.B):
         hv = _row_hvp(problem.loss_fn, w[b])
         pre = None if nu is None else [torch.sqrt(nu[b].expand(problem.P))]
-        e = top_eigenpairs(hv, problem.P, 1, tol=1e-6, preconditioner=pre, device=w.device)
+        e = top_eigenpairs(hv, problem.P, 1, tol=1e-4, preconditioner=pre, device=w.device,
+                           warm_start=warm.get(b))
+        warm[b] = e.vectors
         problem.count("sharpness", "hvps", e.matvecs)
         out.append(float(e.values[0]) * float(eta[b]))
+    problem._sharp_warm = warm
     return np.asarray(out)
 
 
@@ -634,3 +638,52 @@ def toy(name: str, quick: bool = False):
     make, w0, full, fast, eps_q = TOYS[name]
     return make(eps=eps_q if quick else 0.01), torch.tensor(w0, dtype=torch.float64), \
         fast if quick else full
+
+
+# ------------------------------------------------------------------ networks on digits
+class SmallCNN(torch.nn.Module):
+    """``8x8 digit -> Conv2d(1, c, 3) -> tanh -> Linear(c*36, 10)``: a small CNN for the race."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, channels, 3)
+        self.head = torch.nn.Linear(channels * 36, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x.reshape(-1, 1, 8, 8)))
+        return self.head(h.flatten(1))
+
+
+NETWORKS = ("mlp", "cnn")
+
+
+def network(kind: str = "mlp", n: int = 200, width: int = 16, seeds: Sequence[int] = (0,),
+            device="cpu"):
+    """``(loss_fn, w0)`` for full-batch MSE on the first ``n`` digits: the tanh MLP of
+    ``momentumlab eos`` (:class:`empirics.models.TanhMLP`, depth 2) or :class:`SmallCNN`.
+
+    ``loss_fn`` maps the flat float64 parameter vector to ``mean_i 1/2 ||f(x_i) - y_i||^2``
+    (one-hot targets); ``w0`` is ``(len(seeds), P)``, one initialisation per seed.
+    """
+    from momentumlab.empirics.data import digits
+    from momentumlab.empirics.models import TanhMLP
+
+    if kind not in NETWORKS:
+        raise KeyError(f"unknown network {kind!r}; known: {', '.join(NETWORKS)}")
+    x, y = digits(device=device, n=n)
+    target = torch.nn.functional.one_hot(y, 10).to(torch.float64)
+    inits = []
+    for s in seeds:
+        torch.manual_seed(s)
+        model = (TanhMLP(width=width) if kind == "mlp" else SmallCNN()).to(torch.float64).to(device)
+        inits.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    names = [nm for nm, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def loss_fn(w):
+        params = {nm: t.reshape(sh) for nm, t, sh in zip(names, torch.split(w, sizes), shapes)}
+        out = torch.func.functional_call(model, params, (x,))
+        return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
+
+    return loss_fn, torch.stack(inits)
