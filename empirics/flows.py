@@ -573,8 +573,15 @@ def _eff_sharpness(problem, opt, disc) -> np.ndarray:
     for b in range(problem.B):
         hv = _row_hvp(problem.loss_fn, w[b])
         pre = None if nu is None else [torch.sqrt(nu[b].expand(problem.P))]
-        e = top_eigenpairs(hv, problem.P, 1, tol=1e-4, preconditioner=pre, device=w.device,
-                           warm_start=warm.get(b))
+        if not bool(torch.isfinite(w[b]).all()):
+            out.append(float("nan"))
+            continue
+        try:
+            e = top_eigenpairs(hv, problem.P, 1, tol=1e-4, preconditioner=pre, device=w.device,
+                               warm_start=warm.get(b))
+        except Exception:  # ARPACK on a diverged / degenerate iterate: no sharpness
+            out.append(float("nan"))
+            continue
         warm[b] = e.vectors
         problem.count("sharpness", "hvps", e.matvecs)
         out.append(float(e.values[0]) * float(eta[b]))
@@ -655,6 +662,13 @@ class SmallCNN(torch.nn.Module):
 
 
 NETWORKS = ("mlp", "cnn")
+#: the eight optimizers of arXiv 2605.06821, then VRAdam and TAM
+PAPER_AND_PROJECT = ("heavy_ball", "nesterov", "scalar_rmsprop", "rmsprop", "scalar_adam", "adam",
+                     "scalar_nadam", "nadam", "vradam", "tam")
+#: step size per optimizer on the digits MLP (width 16, n = 100): past each threshold early
+NETWORK_DEFAULT_LR = {"gd": 0.7, "heavy_ball": 0.12, "nesterov": 0.2, "scalar_rmsprop": 0.02,
+                      "rmsprop": 0.004, "scalar_adam": 0.02, "adam": 0.004, "scalar_nadam": 0.02,
+                      "nadam": 0.004, "vradam": 0.004, "tam": 0.12}
 
 
 def network(kind: str = "mlp", n: int = 200, width: int = 16, seeds: Sequence[int] = (0,),

@@ -18,10 +18,7 @@ __all__ = ["add_subcommand", "DEFAULT_LR", "run", "plot_race"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
-#: step size per optimizer on the networks (reaches the edge of stability on the digits MLP)
-DEFAULT_LR = {"gd": 0.7, "heavy_ball": 0.12, "nesterov": 0.2, "scalar_rmsprop": 0.02,
-              "rmsprop": 0.004, "scalar_adam": 0.02, "adam": 0.004, "scalar_nadam": 0.02,
-              "nadam": 0.004, "vradam": 0.004, "tam": 0.12}
+from momentumlab.empirics.flows import NETWORK_DEFAULT_LR as DEFAULT_LR  # noqa: E402
 NETWORK_STEPS = {"quick": 150, "full": 1000}
 
 
