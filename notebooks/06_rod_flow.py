@@ -74,7 +74,7 @@ ax.set_xlabel("centre c"); ax.set_ylabel("half-difference d"); ax.legend()
 ax.set_title(f"rod flow on the quartic, eta S = {eta_s}")
 plt.show()
 res = REGISTRY["rodflow.quartic"].check(quick=True)
-print(res.details["rod_|d|"], res.details["gd_amplitude"], res.details["past_period_doubling"])
+print(res.details["rod_d"], res.details["gd_amplitude"], res.details["past_period_doubling"])
 assert res.passed
 
 # %% [markdown]

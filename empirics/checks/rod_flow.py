@@ -234,11 +234,11 @@ def quartic_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResul
     err, ok = compare(prediction)
     period2_gap = float(abs(w[-1, 2] - w[-3, 2]))
     rod_rest = float(abs(r.amplitude["rod"][-1, 2] - r.amplitude["rod"][-2, 2]))
-    beyond = {"eta_S": 3.3, "gd_|w_T - w_T-2|": period2_gap, "rod_|d_T - d_T-1|": rod_rest,
+    beyond = {"eta_S": 3.3, "gd_period2_gap": period2_gap, "rod_rest_change": rod_rest,
               "gd_leaves_period_2": period2_gap > 1e-3, "rod_at_rest": rod_rest < 1e-8}
     passed = ok and beyond["gd_leaves_period_2"] and beyond["rod_at_rest"]
     return CheckResult(float(prediction[0]), float(measured[0]), err, tol, passed,
-                       {"eta_S": lrs[:2], "rod_|d|": measured[:2].tolist(),
+                       {"eta_S": lrs[:2], "rod_d": measured[:2].tolist(),
                         "gd_amplitude": measured[2:].tolist(), "past_period_doubling": beyond,
                         "steps": steps}, compare=compare, prediction=prediction)
 
