@@ -62,6 +62,8 @@ CENTRAL_DT = 1 / 4
 SEED_FLOOR = 1e-16
 ODD_SWITCH = float(np.finfo(np.float64).eps) ** (1 / 3)
 SDCP_THRESHOLD = 1.95
+#: the stable flow stops when one unit of time needs more right-hand sides than this (S_eff > ~100)
+MAX_STABLE_NFEV = 400
 CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop")
 _OPS = torch_ops(batch_dims=1)
 
@@ -333,6 +335,11 @@ class Stable:
             return
         sol = solve_ivp(self._rhs, (0.0, 1.0), self._pack(self.z, self.nu), method="RK45",
                         rtol=self.rtol, atol=self.atol)
+        # stiff past S_eff ~ 100 (RK45 needs ~2 S_eff evaluations per unit): stop, as the
+        # central-flows code stops its stable flow at S_eff > 100
+        if sol.nfev > MAX_STABLE_NFEV:
+            self.blown = True
+            return
         if not sol.success or not np.all(np.isfinite(sol.y[:, -1])):
             self.blown = True
             return
@@ -551,7 +558,7 @@ def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hy
         costs["central"]["eigen_hvps_per_step"] = problem.counts.get("sharpness", {}).get("hvps", 0) / steps
     hyper_out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in hyper.items()}
     if "stable" in procs and procs["stable"].blown:
-        notes.append("stable flow stopped: the solver failed or the flow diverged")
+        notes.append("stable flow stopped: stiff (S_eff past ~100), diverged, or the solver failed")
     return Race(optimizer, hyper_out, tuple(procs), steps, W, loss, err, centre, amp, sharp, thr,
                 costs, notes)
 

@@ -488,10 +488,13 @@ def record(path, quick: bool = True, only=None, seed: int = 0) -> dict:
     """
     import json
     import time
+    from pathlib import Path
 
     from momentumlab.theory.claims import finite, resolution, run_controls
 
     out = {"quick": quick, "seed": seed, "claims": {}}
+    if only and Path(path).exists():  # keep the claims recorded before
+        out = json.loads(Path(path).read_text())
     for cid in (only or [c for c in REGISTRY if c.startswith("rodflow.")]):
         c = REGISTRY[cid]
         t0 = time.process_time()
