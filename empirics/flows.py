@@ -146,7 +146,8 @@ class _Problem:
             return torch.autograd.grad((hu * u).sum(), x)[0]
 
     def top_eig(self, w, warm=None):
-        """Top eigenpair of H per batch row: dense for small P, else Lanczos (empirics.sharpness)."""
+        """Top eigenpair of H per batch row: dense for small P, else warm-started LOBPCG (tol 1e-6;
+        Lanczos fallback), as the central-flows code (empirics.sharpness)."""
         if self.P <= 64:
             ev, vec = torch.linalg.eigh(self.hessian(w))
             return ev[:, -1], vec[:, :, -1]
@@ -155,7 +156,7 @@ class _Problem:
         for b in range(self.B):
             hv = _row_hvp(self.loss_fn, w[b])
             ws = None if warm is None else warm[b].detach().cpu().numpy().reshape(-1, 1)
-            e = top_eigenpairs(hv, self.P, 1, tol=1e-8, warm_start=ws, device=w.device)
+            e = top_eigenpairs(hv, self.P, 1, tol=1e-6, method="lobpcg", warm_start=ws, device=w.device)
             vals.append(e.values[0])
             vecs.append(torch.as_tensor(e.vectors[:, 0], device=w.device))
             self.count("sharpness", "hvps", e.matvecs)
