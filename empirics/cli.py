@@ -19,7 +19,7 @@ from momentumlab.empirics.cliargs import (EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 SUBCOMMAND_MODULES = ("momentumlab.empirics.bench", "momentumlab.empirics.explore", "momentumlab.empirics.eos_cli",
-                      "momentumlab.empirics.analyze_cli")
+                      "momentumlab.empirics.analyze_cli", "momentumlab.empirics.rodflow_cli")
 
 
 def _console(stderr: bool = False):

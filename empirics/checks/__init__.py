@@ -18,6 +18,7 @@ CHECK_MODULES = (
     ("momentumlab.theory.stability", "momentumlab.empirics.checks.stability"),
     ("momentumlab.theory.vradam", "momentumlab.empirics.checks.vradam"),
     ("momentumlab.theory.eos", "momentumlab.empirics.checks.eos"),
+    ("momentumlab.theory.rod_flow", "momentumlab.empirics.checks.rod_flow"),
 )
 
 

@@ -1,0 +1,711 @@
+"""Discrete optimizer, rod flow, central flow and stable flow, run side by side (issue 10).
+
+:func:`race` starts four processes from the same point and runs them in lockstep on any
+torch-differentiable ``loss_fn`` (a flat float64 tensor -> scalar), batched over a leading
+axis of step sizes (``hyper["lr"]`` may be a list):
+
+* ``discrete`` -- the optimizer's rule of :mod:`theory.rules` as the one-step map
+  ``z_{t+1} = Phi_{nu_t}(z_t)`` of :func:`theory.rod_flow.phase_map` on ``z = (w, state)``, the
+  second moment updated first, ``nu_t = beta2 nu_{t-1} + (1-beta2) g_t^2`` (as the
+  central-flows code), late time (no bias correction), ``m_0 = 0`` and a warm ``nu_{-1} =
+  g_0^2`` (``||g_0||^2`` for the scalar variants);
+* ``rod`` -- :func:`theory.rod_flow.rod_velocity` integrated by RK4 with ``dt = 1/4``;
+  ``c(0), d(0)`` the first discrete step; ``nu`` by ``dnu/dt = k (1/2(g_+^2 + g_-^2) - nu)``;
+  prediction ``w_hat_t = c_w(t) - (-1)^t d_w(t)``, loss ``1/2[L(c+d) + L(c-d)]``;
+* ``central`` -- Cohen, Damian et al. (ICLR 2025), one critical eigenvalue, discretised as the
+  authors' code: Euler with ``dt = 1/4``, the constraint ``S_eff <= 2`` imposed at the next
+  substep, linearised (``sigma^2 = max(0, ...)``), active once ``S_eff > 1.95``; GD and scalar
+  RMSProp (other optimizers: not defined by the paper, skipped with a note);
+* ``stable`` -- the rod with ``d = 0``: ``dz/dt = F_nu(z)`` with the same ``nu`` ODE
+  (preconditioned gradient flow; phase-space flow for momentum), scipy ``solve_ivp`` (RK45,
+  adaptive substeps) over each unit of time.
+
+Two numerical pitfalls (``shared/reference/rod-flow.md`` Sec. 5) are handled:
+
+* **cancellation**: ``1/2[F(c+d) - F(c-d)]`` loses all digits once ``||d||`` is below the
+  rounding of ``c``; where ``||d|| <= ODD_SWITCH (1 + ||c||)`` (``ODD_SWITCH = eps^(1/3) =
+  6e-6``: the truncation ``O(d^3)`` and the cancellation ``eps/d`` balance) the odd part is the
+  directional derivative ``dF(c)[d]``, computed as the central difference of the *rescaled*
+  rod ``s d`` with ``||s d|| = ODD_SWITCH (1 + ||c||)``, divided by ``s`` (relative error
+  ``~ eps^(2/3) = 4e-11``, no cancellation; two more gradients in the same batched call --
+  for GD it is the HVP ``-eta H(c) d`` to that accuracy, tests/empirics/test_flows.py);
+* **seed / onset**: ``d = 0`` is invariant, so after sharpening the rod regrows from whatever
+  seed is left.  Seed policy (:data:`SEED_FLOOR`): after every unit step ``||d|| >= rho ||c_w||``
+  with ``rho = 1e-16`` (float64 round-off, the level at which GD's own oscillation is seeded),
+  enforced by rescaling ``d`` (its direction is kept).  Onset alignment (the step at which each
+  process's oscillation first exceeds ``onset_level``) is reported separately from tracking
+  after onset; the discrete process runs in the same precision (float64).
+
+Costs: gradient evaluations and HVPs per step and CPU time per flow (``time.process_time``),
+reported as ratios to the discrete step.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from momentumlab.empirics.backend import torch_ops
+from momentumlab.theory.rod_flow import (DEFAULT_RATE, ema_update, get_space, nu_forcing, nu_rate,
+                                         phase_map, rod_velocity, threshold_value)
+
+__all__ = ["FLOWS", "race", "Race", "ROD_DT", "CENTRAL_DT", "SEED_FLOOR", "ODD_SWITCH",
+           "CENTRAL_OPTIMIZERS", "SDCP_THRESHOLD", "onset_step"]
+
+FLOWS = ("discrete", "rod", "central", "stable")
+ROD_DT = 1 / 4
+CENTRAL_DT = 1 / 4
+SEED_FLOOR = 1e-16
+ODD_SWITCH = float(np.finfo(np.float64).eps) ** (1 / 3)
+SDCP_THRESHOLD = 1.95
+#: the stable flow stops when one unit of time needs more right-hand sides than this (S_eff > ~100)
+MAX_STABLE_NFEV = 400
+CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop")
+_OPS = torch_ops(batch_dims=1)
+
+
+# ------------------------------------------------------------------ phase-space vectors
+class Z(dict):
+    """A phase-space point ``{"w": (B, P), <state>: (B, .)}`` with vector arithmetic."""
+
+    def _map(self, other, fn):
+        if isinstance(other, Z):
+            return Z({k: fn(v, other[k]) for k, v in self.items()})
+        return Z({k: fn(v, other) for k, v in self.items()})
+
+    def __add__(self, o):
+        return self._map(o, lambda a, b: a + b)
+
+    def __sub__(self, o):
+        return self._map(o, lambda a, b: a - b)
+
+    def __mul__(self, o):
+        return self._map(o, lambda a, b: a * b)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        return self._map(o, lambda a, b: a / b)
+
+    def __neg__(self):
+        return Z({k: -v for k, v in self.items()})
+
+    def norm(self) -> torch.Tensor:
+        """Per-batch Euclidean norm over every component, shape ``(B, 1)``."""
+        return torch.sqrt(sum((v * v).sum(dim=1, keepdim=True) for v in self.values()))
+
+
+def _as_batch(x, B, device):
+    t = torch.as_tensor(x, dtype=torch.float64, device=device)
+    return t.reshape(-1, 1).expand(B, 1) if t.numel() > 1 else t.reshape(1, 1).expand(B, 1)
+
+
+# ------------------------------------------------------------------ the problem
+@dataclass
+class _Problem:
+    loss_fn: Callable
+    B: int
+    P: int
+    device: torch.device
+    counts: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._loss = torch.func.vmap(self.loss_fn)
+
+    def count(self, flow, kind, n=1):
+        self.counts.setdefault(flow, {"gradients": 0, "hvps": 0})[kind] += n
+
+    def grad(self, w, flow):
+        """Row-wise gradients of ``(R, P)`` points (one reverse pass over the vmapped loss)."""
+        self.count(flow, "gradients", w.shape[0] / self.B)
+        with torch.enable_grad():
+            x = w.detach().requires_grad_(True)
+            return torch.autograd.grad(self._loss(x).sum(), x)[0]
+
+    def loss(self, w):
+        return self._loss(w)
+
+    def hessian(self, w):
+        """Dense row-wise Hessians ``(B, P, P)`` by ``P`` double-backward passes (small ``P``)."""
+        with torch.enable_grad():
+            x = w.detach().requires_grad_(True)
+            g = torch.autograd.grad(self._loss(x).sum(), x, create_graph=True)[0]
+            rows = [torch.autograd.grad(g[:, i].sum(), x, retain_graph=True)[0] for i in range(self.P)]
+        return torch.stack(rows, dim=1)
+
+    def grad_sharpness(self, w, u):
+        """``grad_w (u^T H(w) u)`` (third derivative contracted twice), row-wise."""
+        with torch.enable_grad():
+            x = w.detach().requires_grad_(True)
+            g = torch.autograd.grad(self._loss(x).sum(), x, create_graph=True)[0]
+            hu = torch.autograd.grad(g, x, grad_outputs=u, create_graph=True)[0]
+            return torch.autograd.grad((hu * u).sum(), x)[0]
+
+    def top_eig(self, w, warm=None):
+        """Top eigenpair of H per batch row: dense for small P, else warm-started LOBPCG (tol 1e-6;
+        Lanczos fallback), as the central-flows code (empirics.sharpness)."""
+        if self.P <= 64:
+            ev, vec = torch.linalg.eigh(self.hessian(w))
+            return ev[:, -1], vec[:, :, -1]
+        from momentumlab.empirics.sharpness import top_eigenpairs
+        vals, vecs = [], []
+        for b in range(self.B):
+            hv = _row_hvp(self.loss_fn, w[b])
+            ws = None if warm is None else warm[b].detach().cpu().numpy().reshape(-1, 1)
+            e = top_eigenpairs(hv, self.P, 1, tol=1e-6, method="lobpcg", warm_start=ws, device=w.device)
+            vals.append(e.values[0])
+            vecs.append(torch.as_tensor(e.vectors[:, 0], device=w.device))
+            self.count("sharpness", "hvps", e.matvecs)
+        return torch.stack(vals).to(w.device), torch.stack(vecs)
+
+
+def _row_hvp(loss_fn, w):
+    """``v -> H(w) v`` for one point (empirics.sharpness.closure_hvp on a leaf copy of ``w``)."""
+    from momentumlab.empirics.sharpness import closure_hvp
+
+    x = w.detach().clone().requires_grad_(True)
+    return closure_hvp(lambda: loss_fn(x), [x])
+
+
+# ------------------------------------------------------------------ the processes
+class _Optimizer:
+    """The phase space of one optimizer at batched hyperparameters."""
+
+    def __init__(self, name, hyper, B, device, rate):
+        self.space = get_space(name)
+        hyper = dict(hyper)
+        self.values = self.space.values(**{k: _as_batch(v, B, device) if k == "lr" else v
+                                           for k, v in hyper.items()})
+        self.beta2 = self.values.get("beta2")
+        self.k = nu_rate(self.beta2, rate) if self.space.second_moment else None
+
+    def F(self, problem, flow, z, root, g=None, reps=1):
+        """``F_nu(z)`` and ``g(z_w)`` for stacked points (``reps`` copies of the batch)."""
+        grad_fn = (lambda w: problem.grad(w, flow)) if g is None else (lambda w: g)
+        values = self.values if reps == 1 else {
+            k: v.repeat(reps, 1) if torch.is_tensor(v) else v for k, v in self.values.items()}
+        step = phase_map(self.space, values, grad_fn, _OPS, root)
+        f, g = step(z)
+        return Z(f), g
+
+    def z0(self, w0):
+        state = {}
+        from momentumlab.theory.rules import get_rule
+        init = get_rule(self.space.rule).init(w0, _OPS)
+        for k in self.space.dynamic:
+            v = init[k]
+            state[k] = v if torch.is_tensor(v) else torch.full((w0.shape[0], 1), float(v),
+                                                                dtype=w0.dtype, device=w0.device)
+        return Z({"w": w0, **state})
+
+    def nu0(self, g):
+        if self.space.second_moment is None:
+            return None
+        return nu_forcing(self.space, g, g, _OPS)
+
+
+def _root(nu):
+    return None if nu is None else torch.sqrt(nu)
+
+
+class Discrete:
+    name = "discrete"
+
+    def __init__(self, opt, problem, z0, nu0):
+        self.opt, self.problem, self.z, self.nu = opt, problem, z0, nu0
+
+    def next(self):
+        """``(z_{t+1}, nu_t)``: the second moment first (it contains ``g_t``), then ``Phi_{nu_t}``."""
+        p, opt = self.problem, self.opt
+        g = p.grad(self.z["w"], self.name)
+        nu = ema_update(opt.space, self.nu, g, opt.beta2, _OPS) if opt.space.second_moment else None
+        f, _ = opt.F(p, self.name, self.z, _root(nu), g=g)
+        return self.z + f, nu
+
+    def step(self):
+        self.z, self.nu = self.next()
+
+
+class Rod:
+    """RK4 on ``(c, d, nu)`` with the cancellation-free odd part and the seed floor."""
+
+    name = "rod"
+
+    def __init__(self, opt, problem, z0, z1, nu0, dt=ROD_DT, floor=SEED_FLOOR):
+        self.opt, self.problem = opt, problem
+        self.c, self.d, self.nu = (z0 + z1) / 2, (z1 - z0) / 2, nu0
+        self.dt, self.floor, self.switched = dt, floor, 0
+
+    def field(self, c, d, nu):
+        """Rod velocity; the odd part by the rescaled difference where ``d`` is small."""
+        p, opt = self.problem, self.opt
+        B = p.B
+        cn, dn = c.norm(), d.norm()
+        small = dn <= ODD_SWITCH * (1 + cn)
+        points = [c + d, c - d]
+        if bool(small.any()):
+            s = torch.where(small & (dn > 0), ODD_SWITCH * (1 + cn) / torch.where(dn > 0, dn, 1.0), 1.0)
+            points += [c + d * s, c - d * s]
+            self.switched += 1
+        stack = Z({k: torch.cat([z[k] for z in points]) for k in c})
+        reps = len(points)
+        root = _root(nu)
+        rroot = None if root is None else root.repeat(reps, 1)
+        f, g = opt.F(p, self.name, stack, rroot, reps=reps)
+        parts = [Z({k: v[i * B:(i + 1) * B] for k, v in f.items()}) for i in range(reps)]
+        even, odd = (parts[0] + parts[1]) / 2, (parts[0] - parts[1]) / 2
+        if reps == 4:
+            odd = Z({k: torch.where(small, (parts[2][k] - parts[3][k]) / (2 * s), odd[k]) for k in odd})
+        dc, dd = rod_velocity(even, odd, d)
+        dnu = None
+        if nu is not None:
+            dnu = opt.k * (nu_forcing(opt.space, g[:B], g[B:2 * B], _OPS) - nu)
+        return dc, dd, dnu
+
+    def step(self):
+        h = self.dt
+        for _ in range(round(1 / h)):
+            c, d, nu = self.c, self.d, self.nu
+            k1 = self.field(c, d, nu)
+            k2 = self.field(c + k1[0] * (h / 2), d + k1[1] * (h / 2), _adv(nu, k1[2], h / 2))
+            k3 = self.field(c + k2[0] * (h / 2), d + k2[1] * (h / 2), _adv(nu, k2[2], h / 2))
+            k4 = self.field(c + k3[0] * h, d + k3[1] * h, _adv(nu, k3[2], h))
+            comb = lambda i: (k1[i] + k2[i] * 2 + k3[i] * 2 + k4[i]) * (h / 6)  # noqa: E731
+            self.c, self.d = c + comb(0), d + comb(1)
+            if nu is not None:
+                self.nu = nu + (k1[2] + 2 * k2[2] + 2 * k3[2] + k4[2]) * (h / 6)
+        self._floor()
+
+    def _floor(self):
+        if not self.floor:
+            return
+        dn, cn = self.d.norm(), torch.sqrt((self.c["w"] ** 2).sum(dim=1, keepdim=True))
+        low = (dn < self.floor * cn) & (dn > 0)
+        if bool(low.any()):
+            scale = torch.where(low, self.floor * cn / torch.where(dn > 0, dn, 1.0), 1.0)
+            self.d = self.d * scale
+
+    def predicted(self, t):
+        sign = -1.0 if t % 2 == 0 else 1.0
+        return self.c["w"] + sign * self.d["w"]
+
+
+def _adv(nu, dnu, h):
+    return None if nu is None else nu + dnu * h
+
+
+class Stable:
+    """``dz/dt = F_nu(z)``, ``dnu/dt = k(g^2 - nu)``: scipy solve_ivp (RK45) over each unit time."""
+
+    name = "stable"
+
+    def __init__(self, opt, problem, z0, nu0, rtol=1e-6, atol=1e-9):
+        self.opt, self.problem, self.z, self.nu = opt, problem, z0, nu0
+        self.rtol, self.atol, self.blown = rtol, atol, False
+        self.keys = list(z0.keys())
+        self.shapes = [z0[k].shape for k in self.keys]
+
+    def _pack(self, z, nu):
+        parts = [z[k].reshape(-1) for k in self.keys] + ([] if nu is None else [nu.reshape(-1)])
+        return torch.cat(parts).cpu().numpy()
+
+    def _unpack(self, y):
+        t = torch.as_tensor(y, dtype=torch.float64, device=self.z["w"].device)
+        out, i = {}, 0
+        for k, s in zip(self.keys, self.shapes):
+            n = int(np.prod(s))
+            out[k] = t[i:i + n].reshape(s)
+            i += n
+        nu = None if self.nu is None else t[i:].reshape(self.nu.shape)
+        return Z(out), nu
+
+    def _rhs(self, _t, y):
+        z, nu = self._unpack(y)
+        f, g = self.opt.F(self.problem, self.name, z, _root(nu))
+        dnu = None if nu is None else self.opt.k * (nu_forcing(self.opt.space, g, g, _OPS) - nu)
+        return self._pack(f, dnu)
+
+    def step(self):
+        from scipy.integrate import solve_ivp
+
+        if self.blown:
+            return
+        sol = solve_ivp(self._rhs, (0.0, 1.0), self._pack(self.z, self.nu), method="RK45",
+                        rtol=self.rtol, atol=self.atol)
+        # stiff past S_eff ~ 100 (RK45 needs ~2 S_eff evaluations per unit): stop, as the
+        # central-flows code stops its stable flow at S_eff > 100
+        if sol.nfev > MAX_STABLE_NFEV:
+            self.blown = True
+            return
+        if not sol.success or not np.all(np.isfinite(sol.y[:, -1])):
+            self.blown = True
+            return
+        self.z, self.nu = self._unpack(sol.y[:, -1])
+
+
+class Central:
+    """Central flow with one critical eigenvalue (GD, scalar RMSProp), Euler ``dt = 1/4``."""
+
+    name = "central"
+
+    def __init__(self, opt, problem, z0, nu0, dt=CENTRAL_DT):
+        if opt.space.name not in CENTRAL_OPTIMIZERS:
+            raise ValueError(f"central flow is defined here for {', '.join(CENTRAL_OPTIMIZERS)}")
+        self.opt, self.problem, self.w, self.nu, self.dt = opt, problem, z0["w"], nu0, dt
+        self.sigma2 = torch.zeros(problem.B, 1, dtype=torch.float64, device=z0["w"].device)
+        self.S = self.sigma2.clone()
+        self.u = None
+
+    def step(self):
+        for _ in range(round(1 / self.dt)):
+            self._substep()
+
+    def _substep(self):
+        p, eta, h = self.problem, self.opt.values["lr"], self.dt
+        w = self.w
+        g = p.grad(w, self.name)
+        S, u = p.top_eig(w, self.u)
+        self.u = u
+        S = S.reshape(-1, 1)
+        gS = p.grad_sharpness(w, u)
+        p.count(self.name, "hvps", 2)
+        gdotS = (g * gS).sum(dim=1, keepdim=True)
+        nS2 = (gS * gS).sum(dim=1, keepdim=True)
+        if self.nu is None:  # GD: S_eff = eta S <= 2
+            s_eff = eta * S
+            need = 2 * (S - 2 / eta - h * eta * gdotS) / (h * eta * nS2)
+            scale = eta
+        else:  # scalar RMSProp: S_eff = eta S / sqrt(nu)
+            nu, k = self.nu, self.opt.k
+            s_eff = eta * S / torch.sqrt(nu)
+            gg = (g * g).sum(dim=1, keepdim=True)
+            a0 = -(eta**2 / nu) * gdotS - (eta * S / 2) * nu**-1.5 * k * (gg - nu)
+            a1 = -(eta**2 / (2 * nu)) * nS2 - (eta * S**3 * k / 2) * nu**-1.5
+            need = (s_eff - 2 + h * a0) / (-h * a1)
+            scale = eta / torch.sqrt(nu)
+        sigma2 = torch.where(s_eff > SDCP_THRESHOLD, torch.clamp(need, min=0.0), 0.0)
+        self.w = w - h * scale * (g + sigma2 * gS / 2)
+        if self.nu is not None:
+            gg = (g * g).sum(dim=1, keepdim=True)
+            self.nu = self.nu + h * self.opt.k * (gg + sigma2 * S**2 - self.nu)
+        self.sigma2, self.S = sigma2, S
+
+    def predicted_loss(self, loss):
+        """``L(w) + 1/2 sigma^2 S`` (time-averaged loss along the central flow)."""
+        return loss + 0.5 * self.sigma2.reshape(-1) * self.S.reshape(-1)
+
+
+# ------------------------------------------------------------------ the race
+def onset_step(amplitude: np.ndarray, level: float, after: int = 0):
+    """First step ``>= after`` with ``amplitude > level`` (per batch row), or -1."""
+    a = np.asarray(amplitude)
+    out = []
+    for row in a.T:
+        idx = np.flatnonzero(row[after:] > level)
+        out.append(int(idx[0] + after) if len(idx) else -1)
+    return np.asarray(out)
+
+
+@dataclass
+class Race:
+    """Trajectories and metrics of one race; arrays are ``(steps + 1, B)`` unless noted."""
+
+    optimizer: str
+    hyper: dict
+    flows: tuple
+    steps: int
+    iterates: dict            # flow -> (steps+1, B, P) float64 numpy (rod: predicted w_hat_t)
+    loss: dict                # flow -> predicted loss per step
+    error: dict               # flow -> ||w_t - w_hat_t||
+    centre_error: np.ndarray  # rod: ||(w_t + w_{t+1})/2 - c_w(t)||
+    amplitude: dict           # discrete: ||w_{t+1} - 2 w_t + w_{t-1}||/4 ; rod: ||d_w(t)||
+    sharpness: np.ndarray     # eta * lambda_max(P^-1 H) of the discrete iterate (nan when skipped)
+    threshold: float
+    costs: dict
+    notes: list = field(default_factory=list)
+
+    def summary(self, onset_level: float = 1e-2) -> dict:
+        """Mean errors (all steps, second half, after the discrete onset) and onset steps."""
+        T = self.steps
+        amp_d = self.amplitude["discrete"]
+        crossing = onset_step(np.nan_to_num(self.sharpness, nan=-np.inf), self.threshold)
+        after = int(max(crossing.min(), 0))
+        onset_d = onset_step(amp_d, onset_level, after=after)
+        out = {"threshold_eta_lambda": self.threshold, "sharpness_crossing": crossing.tolist(),
+               "onset_level": onset_level,
+               "onset": {"discrete": onset_d.tolist()}, "error_all": {}, "error_second_half": {},
+               "error_after_onset": {}, "final_error": {}}
+        if "rod" in self.amplitude:
+            out["onset"]["rod"] = onset_step(self.amplitude["rod"], onset_level, after=after).tolist()
+        for f, e in self.error.items():
+            e = np.asarray(e)
+            out["error_all"][f] = np.nanmean(e, axis=0).tolist()
+            out["error_second_half"][f] = np.nanmean(e[T // 2:], axis=0).tolist()
+            out["error_after_onset"][f] = [float(np.nanmean(e[o:, b])) if o >= 0 else None
+                                           for b, o in enumerate(onset_d)]
+            out["final_error"][f] = e[-1].tolist()
+        if self.centre_error is not None:
+            out["centre_error_second_half"] = np.nanmean(self.centre_error[T // 2:], axis=0).tolist()
+        out["costs"] = self.costs
+        return out
+
+
+def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hyper: Mapping,
+         steps: int, flows: Sequence[str] = FLOWS, *, rate: str = DEFAULT_RATE,
+         rod_dt: float = ROD_DT, seed_floor: float = SEED_FLOOR, sharpness_every: int = 1,
+         device="cpu", progress: Callable[[int], None] | None = None) -> Race:
+    """Run ``flows`` from ``w0`` for ``steps`` optimizer steps of ``optimizer`` (see module doc).
+
+    ``loss_fn`` maps a flat float64 tensor ``(P,)`` to a scalar (pure: it is vmapped);
+    ``w0`` is ``(P,)`` or ``(B, P)``; ``hyper`` holds the optimizer's hyperparameters
+    (:data:`theory.rod_flow.SPACES`), ``lr`` a number or a list of ``B`` step sizes.
+    Returns a :class:`Race`; ``Race.summary()`` gives the error and onset table.
+    """
+    unknown = [f for f in flows if f not in FLOWS]
+    if unknown:
+        raise ValueError(f"unknown flow(s) {unknown}; known: {', '.join(FLOWS)}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    device = torch.device(device)
+    lr = torch.as_tensor(hyper.get("lr", get_space(optimizer).defaults["lr"]), dtype=torch.float64)
+    w0 = torch.as_tensor(w0, dtype=torch.float64, device=device)
+    B = max(lr.numel(), 1 if w0.dim() == 1 else w0.shape[0])
+    w0 = w0.reshape(1, -1).expand(B, -1).clone() if w0.dim() == 1 else w0
+    problem = _Problem(loss_fn, B, w0.shape[1], device)
+    opt = _Optimizer(optimizer, hyper, B, device, rate)
+    notes = []
+    flows = tuple(flows)
+    if "central" in flows and optimizer not in CENTRAL_OPTIMIZERS:
+        notes.append(f"central flow is defined (Cohen, Damian et al.) here only for "
+                     f"{', '.join(CENTRAL_OPTIMIZERS)}: skipped for {optimizer}")
+        flows = tuple(f for f in flows if f != "central")
+    z0 = opt.z0(w0)
+    g0 = problem.grad(w0, "setup")
+    nu0 = opt.nu0(g0)
+    disc = Discrete(opt, problem, z0, nu0)
+    procs = {"discrete": disc}
+    # the first discrete step defines the rod's initial condition
+    z1 = disc.next()[0]
+    if "rod" in flows:
+        procs["rod"] = Rod(opt, problem, z0, z1, nu0, rod_dt, seed_floor)
+    if "central" in flows:
+        procs["central"] = Central(opt, problem, z0, nu0)
+    if "stable" in flows:
+        procs["stable"] = Stable(opt, problem, z0, nu0)
+    problem.counts.clear()
+    P = w0.shape[1]
+    W = {f: np.full((steps + 2, B, P), np.nan) for f in procs}
+    loss = {f: np.full((steps + 1, B), np.nan) for f in procs}
+    rod_c = np.full((steps + 1, B, P), np.nan)
+    rod_amp = np.full((steps + 1, B), np.nan)
+    sharp = np.full((steps + 1, B), np.nan)
+    seconds = dict.fromkeys(procs, 0.0)
+    thr = threshold_value(optimizer, **{k: v for k, v in hyper.items() if k != "lr"})
+
+    def record(t):
+        w = disc.z["w"]
+        W["discrete"][t] = w.cpu().numpy()
+        loss["discrete"][t] = problem.loss(w).cpu().numpy()
+        if "rod" in procs:
+            r = procs["rod"]
+            W["rod"][t] = r.predicted(t).cpu().numpy()
+            cw, dw = r.c["w"], r.d["w"]
+            loss["rod"][t] = (0.5 * (problem.loss(cw + dw) + problem.loss(cw - dw))).cpu().numpy()
+            rod_c[t] = cw.cpu().numpy()
+            rod_amp[t] = torch.sqrt((dw * dw).sum(dim=1)).cpu().numpy()
+        if "stable" in procs:
+            s = procs["stable"]
+            if not s.blown:
+                W["stable"][t] = s.z["w"].cpu().numpy()
+                loss["stable"][t] = problem.loss(s.z["w"]).cpu().numpy()
+        if "central" in procs:
+            c = procs["central"]
+            W["central"][t] = c.w.cpu().numpy()
+            loss["central"][t] = c.predicted_loss(problem.loss(c.w)).cpu().numpy()
+        if sharpness_every and t % sharpness_every == 0:
+            sharp[t] = _eff_sharpness(problem, opt, disc)
+
+    for t in range(steps + 1):
+        record(t)
+        if t == steps:
+            break
+        for f, proc in procs.items():
+            t0 = time.process_time()
+            proc.step()
+            seconds[f] += time.process_time() - t0
+        if progress is not None:
+            progress(t + 1)
+    W["discrete"][steps + 1] = disc.next()[0]["w"].cpu().numpy()
+    wd = W["discrete"]
+    err = {f: np.linalg.norm(W[f][:steps + 1] - wd[:steps + 1], axis=-1) for f in procs if f != "discrete"}
+    centre = None
+    if "rod" in procs:
+        centre = np.linalg.norm((wd[:steps + 1] + wd[1:steps + 2]) / 2 - rod_c, axis=-1)
+    amp = {"discrete": np.full((steps + 1, B), np.nan)}
+    amp["discrete"][1:] = np.linalg.norm(wd[2:steps + 2] - 2 * wd[1:steps + 1] + wd[:steps], axis=-1) / 4
+    if "rod" in procs:
+        amp["rod"] = rod_amp
+    costs = {}
+    base = max(seconds["discrete"], 1e-12)
+    for f in procs:
+        cnt = problem.counts.get(f, {"gradients": 0, "hvps": 0})
+        costs[f] = {"gradients_per_step": cnt["gradients"] / steps, "hvps_per_step": cnt["hvps"] / steps,
+                    "cpu_seconds": seconds[f], "time_ratio": seconds[f] / base}
+    if "central" in procs:
+        costs["central"]["eigen_hvps_per_step"] = problem.counts.get("sharpness", {}).get("hvps", 0) / steps
+    hyper_out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in hyper.items()}
+    if "stable" in procs and procs["stable"].blown:
+        notes.append("stable flow stopped: stiff (S_eff past ~100), diverged, or the solver failed")
+    return Race(optimizer, hyper_out, tuple(procs), steps, W, loss, err, centre, amp, sharp, thr,
+                costs, notes)
+
+
+def _eff_sharpness(problem, opt, disc) -> np.ndarray:
+    """``eta * lambda_max(P^{-1} H)`` of the discrete iterate (``P = sqrt(nu_t)``; 1 without nu)."""
+    w = disc.z["w"]
+    eta = opt.values["lr"].reshape(-1)
+    nu = disc.nu
+    if problem.P <= 64:
+        H = problem.hessian(w)
+        if nu is not None:
+            s = torch.rsqrt(nu.expand_as(w))
+            H = s[:, :, None] * H * s[:, None, :]
+        return (eta * torch.linalg.eigvalsh(H)[:, -1]).cpu().numpy()
+    from momentumlab.empirics.sharpness import top_eigenpairs
+    out = []
+    warm = getattr(problem, "_sharp_warm", {})
+    for b in range(problem.B):
+        hv = _row_hvp(problem.loss_fn, w[b])
+        pre = None if nu is None else [torch.sqrt(nu[b].expand(problem.P))]
+        if not bool(torch.isfinite(w[b]).all()):
+            out.append(float("nan"))
+            continue
+        try:
+            e = top_eigenpairs(hv, problem.P, 1, tol=1e-4, preconditioner=pre, device=w.device,
+                               warm_start=warm.get(b))
+        except Exception:  # ARPACK on a diverged / degenerate iterate: no sharpness
+            out.append(float("nan"))
+            continue
+        warm[b] = e.vectors
+        problem.count("sharpness", "hvps", e.matvecs)
+        out.append(float(e.values[0]) * float(eta[b]))
+    problem._sharp_warm = warm
+    return np.asarray(out)
+
+
+# ------------------------------------------------------------------ toy problems
+def berthier_minimal(zeta: float = 1.0, eps: float = 0.01):
+    """Berthier (arXiv 2609.01034) eq. 4.1: ``f = 1/2 (y + zeta x) x^2 + eps (-x - y)``, valley
+    ``x = 0`` with sharpness ``y``; progressive sharpening at rate ``eta eps`` per step."""
+
+    def f(w):
+        x, y = w[0], w[1]
+        return 0.5 * (y + zeta * x) * x**2 - eps * (x + y)
+
+    return f
+
+
+def berthier_codim2(eps: float = 0.01):
+    """Berthier Fig. 2: ``g = 1/2 x^T H[y] x + 1/2 (x1^3 + x2^3)``, ``H[y] = [[y1, y3/sqrt2],
+    [y3/sqrt2, y2]]``, ``h = -x1 - 2 y1 - y2 - y3``; ``w = (x1, x2, y1, y2, y3)``."""
+    r = 1 / math.sqrt(2)
+
+    def f(w):
+        x1, x2, y1, y2, y3 = w[0], w[1], w[2], w[3], w[4]
+        g = 0.5 * (y1 * x1**2 + 2 * r * y3 * x1 * x2 + y2 * x2**2) + 0.5 * (x1**3 + x2**3)
+        return g + eps * (-x1 - 2 * y1 - y2 - y3)
+
+    return f
+
+
+def quartic_valley(eps: float = 0.01, q: float = 1.0):
+    """This project's toy: ``f = 1/2 y x^2 (1 - q x^2/6) - eps y``, a sharp coordinate whose
+    curvature falls quartically away from the valley.
+
+    The valley ``x = 0`` sharpens as ``y`` grows (rate ``eta eps``); the oscillation's force
+    ``-1/2 x^2 (1 - q x^2/3)`` on ``y`` stabilises it, with a symmetric (no cubic) landscape,
+    so the centre has no drift across the valley (unlike Berthier's ``zeta x^3``).
+    """
+
+    def f(w):
+        x, y = w[0], w[1]
+        return 0.5 * y * x**2 * (1 - q * x**2 / 6) - eps * y
+
+    return f
+
+
+#: toy name -> (loss factory, w0, steps (full), steps (quick), eps quick); Berthier's settings
+TOYS = {
+    "minimal": (berthier_minimal, (0.3, 5.5), 2500, 500, 0.06),
+    "codim2": (berthier_codim2, (0.05, 0.05, 5.0, 5.0, 0.0), 2500, 500, 0.06),
+    "quartic_valley": (quartic_valley, (0.3, 5.5), 2500, 500, 0.06),
+}
+
+
+def toy(name: str, quick: bool = False):
+    """``(loss_fn, w0, steps)`` of toy ``name`` (full: the reference's settings, eps = 0.01)."""
+    if name not in TOYS:
+        raise KeyError(f"unknown toy {name!r}; known: {', '.join(TOYS)}")
+    make, w0, full, fast, eps_q = TOYS[name]
+    return make(eps=eps_q if quick else 0.01), torch.tensor(w0, dtype=torch.float64), \
+        fast if quick else full
+
+
+# ------------------------------------------------------------------ networks on digits
+class SmallCNN(torch.nn.Module):
+    """``8x8 digit -> Conv2d(1, c, 3) -> tanh -> Linear(c*36, 10)``: a small CNN for the race."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, channels, 3)
+        self.head = torch.nn.Linear(channels * 36, 10)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x.reshape(-1, 1, 8, 8)))
+        return self.head(h.flatten(1))
+
+
+NETWORKS = ("mlp", "cnn")
+#: the eight optimizers of arXiv 2605.06821, then VRAdam and TAM
+PAPER_AND_PROJECT = ("heavy_ball", "nesterov", "scalar_rmsprop", "rmsprop", "scalar_adam", "adam",
+                     "scalar_nadam", "nadam", "vradam", "tam")
+#: step size per optimizer on the digits MLP (width 16, n = 100): past each threshold early
+NETWORK_DEFAULT_LR = {"gd": 0.7, "heavy_ball": 0.12, "nesterov": 0.2, "scalar_rmsprop": 0.02,
+                      "rmsprop": 0.004, "scalar_adam": 0.02, "adam": 0.004, "scalar_nadam": 0.02,
+                      "nadam": 0.004, "vradam": 0.004, "tam": 0.12}
+
+
+def network(kind: str = "mlp", n: int = 200, width: int = 16, seeds: Sequence[int] = (0,),
+            device="cpu"):
+    """``(loss_fn, w0)`` for full-batch MSE on the first ``n`` digits: the tanh MLP of
+    ``momentumlab eos`` (:class:`empirics.models.TanhMLP`, depth 2) or :class:`SmallCNN`.
+
+    ``loss_fn`` maps the flat float64 parameter vector to ``mean_i 1/2 ||f(x_i) - y_i||^2``
+    (one-hot targets); ``w0`` is ``(len(seeds), P)``, one initialisation per seed.
+    """
+    from momentumlab.empirics.data import digits
+    from momentumlab.empirics.models import TanhMLP
+
+    if kind not in NETWORKS:
+        raise KeyError(f"unknown network {kind!r}; known: {', '.join(NETWORKS)}")
+    x, y = digits(device=device, n=n)
+    target = torch.nn.functional.one_hot(y, 10).to(torch.float64)
+    inits = []
+    for s in seeds:
+        torch.manual_seed(s)
+        model = (TanhMLP(width=width) if kind == "mlp" else SmallCNN()).to(torch.float64).to(device)
+        inits.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    names = [nm for nm, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def loss_fn(w):
+        params = {nm: t.reshape(sh) for nm, t, sh in zip(names, torch.split(w, sizes), shapes)}
+        out = torch.func.functional_call(model, params, (x,))
+        return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
+
+    return loss_fn, torch.stack(inits)

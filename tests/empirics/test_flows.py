@@ -1,0 +1,89 @@
+"""empirics.flows: the race, the cancellation-free odd part, batching, the stable flow."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from momentumlab.empirics import flows
+
+
+def quad(lam):
+    return lambda w: 0.5 * (lam * w * w).sum()
+
+
+def test_stable_flow_is_gradient_flow_closed_form():
+    lam = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    w0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    r = flows.race(quad(lam), w0, "gd", {"lr": 0.1}, 20, flows=("discrete", "stable"),
+                   sharpness_every=0)
+    exact = (w0 * torch.exp(-0.1 * lam * 20)).numpy()
+    np.testing.assert_allclose(r.iterates["stable"][20, 0], exact, rtol=1e-5)
+
+
+def test_odd_part_without_cancellation_is_the_hvp():
+    # GD on a quadratic: 1/2[F(c+d) - F(c-d)] = -eta H d exactly; with ||d|| = 1e-13 ||c|| the
+    # direct difference has no correct digit, the rescaled one must be accurate to ~1e-10
+    lam = torch.tensor([2.0, 7.0, 0.5], dtype=torch.float64)
+    loss = lambda w: 0.5 * (lam * w * w).sum() + 0.1 * (w ** 4).sum() * 0  # noqa: E731
+    problem = flows._Problem(loss, 1, 3, torch.device("cpu"))
+    opt = flows._Optimizer("gd", {"lr": 0.3}, 1, torch.device("cpu"), flows.DEFAULT_RATE)
+    c = flows.Z({"w": torch.tensor([[1.0, -3.0, 2.0]], dtype=torch.float64)})
+    d = flows.Z({"w": torch.tensor([[1e-13, 2e-13, -1e-13]], dtype=torch.float64)})
+    rod = flows.Rod(opt, problem, c, c, None)
+    dc, dd, _ = rod.field(c, d, None)
+    odd = -dd["w"] - 2 * d["w"]
+    exact = -0.3 * lam * d["w"]
+    assert torch.allclose(odd, exact, rtol=1e-8, atol=0)
+
+
+def test_batched_step_sizes_equal_separate_runs():
+    f, w0, _ = flows.toy("minimal", quick=True)
+    both = flows.race(f, w0, "gd", {"lr": [0.25, 0.3]}, 40, flows=("discrete", "rod"),
+                      sharpness_every=0)
+    one = flows.race(f, w0, "gd", {"lr": 0.3}, 40, flows=("discrete", "rod"), sharpness_every=0)
+    np.testing.assert_allclose(both.iterates["rod"][:41, 1], one.iterates["rod"][:41, 0],
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_rod_tracks_gd_on_a_stable_two_cycle():
+    # w^2/2 - w^4/4 at eta S = 2.5: GD's 2-cycle is stable; the rod must land on it exactly
+    r = flows.race(lambda w: (w ** 2).sum() / 2 - (w ** 4).sum() / 4, torch.tensor([0.4]), "gd",
+                   {"lr": 2.5}, 300, flows=("discrete", "rod"), sharpness_every=0)
+    assert r.error["rod"][-1, 0] < 1e-9
+    assert r.amplitude["rod"][-1, 0] == pytest.approx(math.sqrt(1 - 2 / 2.5), rel=1e-9)
+
+
+def test_seed_floor_keeps_the_rod_alive():
+    f, w0, _ = flows.toy("minimal", quick=True)
+    r = flows.race(f, w0, "gd", {"lr": 0.3}, 60, flows=("discrete", "rod"), sharpness_every=0)
+    c = np.linalg.norm(r.iterates["rod"][:61, 0], axis=-1)
+    assert np.all(r.amplitude["rod"][:61, 0] >= 0.99 * flows.SEED_FLOOR * c)
+
+
+@pytest.mark.parametrize("opt", ["heavy_ball", "adam", "scalar_rmsprop", "tam", "vradam"])
+def test_race_runs_every_kind_of_phase_space(opt):
+    f, w0, _ = flows.toy("minimal", quick=True)
+    r = flows.race(f, w0, opt, {"lr": 0.01}, 10, sharpness_every=5)
+    assert np.all(np.isfinite(r.error["rod"]))
+    if opt not in flows.CENTRAL_OPTIMIZERS:
+        assert "central" not in r.flows and r.notes
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown flow"):
+        flows.race(quad(torch.ones(1)), torch.ones(1), "gd", {"lr": 0.1}, 5, flows=("rod", "edge"))
+    with pytest.raises(ValueError, match="steps"):
+        flows.race(quad(torch.ones(1)), torch.ones(1), "gd", {"lr": 0.1}, 0)
+    with pytest.raises(KeyError, match="known"):
+        flows.toy("nope")
+    with pytest.raises(KeyError, match="known"):
+        flows.network("resnet")
+
+
+def test_network_loss_is_the_eos_mlp_loss():
+    f, w0 = flows.network("mlp", n=50, width=8, seeds=(0, 1))
+    assert w0.shape[0] == 2 and torch.isfinite(f(w0[0]))
+    assert not torch.equal(w0[0], w0[1])
