@@ -385,8 +385,25 @@ def _ratio_compare(meas, stab, ratio_tol=1.0):
     return compare
 
 
+class NotMeasuredInQuickMode(RuntimeError):
+    """The network races do not fit quick mode on a CPU (one MLP race alone costs ~17 s of CPU
+    time, mostly the central flow's eigenvalue solves, and a recording did not finish in 10
+    CPU minutes): the claim is reported as not measured rather than run at a size that
+    proves nothing."""
+
+
+def _refuse_quick(claim_id: str, quick: bool) -> None:
+    if quick:
+        raise NotMeasuredInQuickMode(
+            f"{claim_id} is not measured in quick mode (network races are sized for a GPU); "
+            f"run: python -m momentumlab.empirics.checks.rod_flow results/rodflow.json "
+            f"--only {claim_id}")
+
+
 def networks_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
     from momentumlab.empirics.flows import network
+
+    _refuse_quick("rodflow.networks", quick)
 
     cfg = _net_sizes(quick)
     seeds = tuple(seed + s for s in cfg["seeds"])
@@ -426,6 +443,8 @@ _NET_STABLE = None
 # ------------------------------------------------------------------ optimizers
 def optimizers_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
     from momentumlab.empirics.flows import PAPER_AND_PROJECT, network, NETWORK_DEFAULT_LR
+
+    _refuse_quick("rodflow.optimizers", quick)
 
     cfg = _net_sizes(quick)
     cfg["steps"] = 40 if quick else 1000
