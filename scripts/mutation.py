@@ -16,7 +16,7 @@ run cheap:
 
 Survivors are listed with their line so that each one is either killed by a new test or
 explained as equivalent in ``results/mutation.json`` (``"equivalent"`` entries, keyed by
-``module:line:col:description``).
+``index:line:col:description`` within the module).
 
     python scripts/mutation.py --module theory/schur.py --tests tests/theory/test_schur.py \\
         --json results/mutation.json
@@ -52,7 +52,8 @@ class Mutant:
 
     @property
     def key(self) -> str:
-        return f"{self.line}:{self.col}:{self.description}"
+        """Unique within a module: nested operators can share a line, column and description."""
+        return f"{self.index}:{self.line}:{self.col}:{self.description}"
 
 
 def _is_docstring(node, parents) -> bool:

@@ -27,6 +27,8 @@ CASES = [
      {"weight_decouple": False}),
     ("aggmo", pytorch_optimizer.AggMo, {"lr": 0.1, "betas": (0.0, 0.9, 0.99)}, {}),
     ("aggmo", pytorch_optimizer.AggMo, {"lr": 0.05, "betas": (0.5, 0.95)}, {}),
+    ("aggmo", pytorch_optimizer.AggMo, {"lr": 0.05, "betas": (0.5, 0.95), "weight_decay": 0.1},
+     {"weight_decouple": False}),
     ("adan", pytorch_optimizer.Adan, {"lr": 1e-2, "betas": (0.98, 0.92, 0.99)}, {}),
     ("adan", pytorch_optimizer.Adan, {"lr": 1e-2, "betas": (0.9, 0.8, 0.95), "eps": 1e-6,
                                       "weight_decay": 0.1}, {"weight_decouple": False}),
