@@ -20,7 +20,7 @@ axis of step sizes (``hyper["lr"]`` may be a list):
   (preconditioned gradient flow; phase-space flow for momentum), scipy ``solve_ivp`` (RK45,
   adaptive substeps) over each unit of time.
 
-Two numerical pitfalls (``shared/reference/rod-flow.md`` Sec. 5) are handled:
+Two numerical pitfalls are handled:
 
 * **cancellation**: ``1/2[F(c+d) - F(c-d)]`` loses all digits once ``||d||`` is below the
   rounding of ``c``; where ``||d|| <= ODD_SWITCH (1 + ||c||)`` (``ODD_SWITCH = eps^(1/3) =

@@ -14,6 +14,9 @@
 # %% [markdown]
 # # 06 — Rod flow: the segment between consecutive iterates
 #
+# *Running time:* at full size (`QUICK = False`) the network races are sized for a GPU and
+# their running time has not been recorded yet; the test suite runs this notebook at small size.
+#
 # **The picture.** At the edge of stability GD's iterates flip across a valley every step.
 # Regis & Chewi (arXiv 2602.01480, 2605.06821) model the *rod*, the segment between two
 # consecutive iterates, by an ODE. Their equations are not available, so momentumlab

@@ -3,7 +3,7 @@
 Regis & Chewi (arXiv 2602.01480 for GD; arXiv 2605.06821 for heavy ball, Nesterov, scalar
 and per-component RMSProp, Adam and NAdam) model the edge of stability by a "rod", the segment
 between two consecutive iterates.  Their equations are not available (abstracts only), so this
-module **derives** the model from that construction (``shared/reference/rod-flow.md`` Sec. 3-4)
+module **derives** the model from that construction (the identities below, proved with sympy)
 and proves what it needs with sympy.
 
 For any one-step map ``z_{t+1} = Phi(z_t) = z_t + F(z_t)`` on the phase space ``z = (w,
@@ -585,8 +585,8 @@ def _derive_self_stabilization() -> Derivation:
 
 
 # ------------------------------------------------------------------ claims
-_SRC_GD = "Regis & Chewi, arXiv 2602.01480 (abstract); derived in shared/reference/rod-flow.md Sec. 3"
-_SRC_ADAM = "Regis & Chewi, arXiv 2605.06821 (abstract); derived in shared/reference/rod-flow.md Sec. 4"
+_SRC_GD = "Regis & Chewi, arXiv 2602.01480 (abstract); model derived here from its construction"
+_SRC_ADAM = "Regis & Chewi, arXiv 2605.06821 (abstract); model derived here from its construction"
 
 register(Claim(
     id="rodflow.identities", title="Rod flow: the exact two-step identities behind the ODE, for any map",

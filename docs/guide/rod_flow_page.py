@@ -27,7 +27,7 @@ Rod flow (Regis & Chewi, arXiv 2602.01480 for GD and arXiv 2605.06821 for heavy 
 scalar and per-component RMSProp, Adam and NAdam) models the edge of stability with an ODE for the
 *rod*, the segment between two consecutive iterates. **The papers' equations are not available
 (abstracts only): momentumlab's rod flow is derived from the papers' construction**
-(`shared/reference/rod-flow.md`, Sec. 3-4), proved with sympy, and tested against every statement
+(the derivation is in `theory/rod_flow.py` and in `momentumlab explain rodflow.identities`), proved with sympy, and tested against every statement
 the abstracts make. It is built from the one-step map of any rule in `theory/rules.py`, so the
 same code gives the rod flow of GD, the eight optimizers of arXiv 2605.06821, VRAdam and TAM.
 
@@ -154,7 +154,7 @@ control: {n('claims.toys.details.stable_flow_relative_error', '.2f')}).
 is refuted on others** (last column; the same for both seeds). The rod tracks the sign of the
 oscillation and beats the central flow several-fold on the minimal example and on the quartic valley,
 where one sharp direction oscillates; on Berthier's codimension-2 toy it is *worse* than the central
-flow, as `shared/reference/rod-flow.md` found at the full settings. The check fails in quick mode for
+flow, as our own full-settings run of the same construction also found. The check fails in quick mode for
 the same toy: there the rod's error after onset exceeds the 10% tracking bar (the tolerance is not
 widened). The rod's onset comes about ten steps *before* GD's in every toy (seed floor 1e-16 against
 GD's own round-off seeding): onset alignment is not exact, and is reported apart from tracking.
