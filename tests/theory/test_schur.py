@@ -130,3 +130,60 @@ def test_generic_degree6_conditions_are_symbolic():
     conds = schur_conditions(sum(a[k] * z**k for k in range(7)), z)
     assert len(conds) == 7 + 2  # b_0..b_6 and Delta_5, Delta_3 (Delta_1 = b_5)
     assert all(c.free_symbols for c in conds)
+
+
+# ----------------------------------------------------- what the mutation run asked for
+nonzero_leads = st.sampled_from([sp.Rational(-3), sp.Rational(-1, 2), sp.Rational(2), sp.Rational(5, 3)])
+
+
+@given(nonzero_leads, st.lists(rationals, min_size=2, max_size=2))
+def test_degree2_equals_jury_when_not_monic(lead, c):
+    """Jury's table normalises by the leading coefficient: a non-monic p must give the same
+    decision as the monic one (and as ours)."""
+    p = lead * z**2 + _poly(c)
+    ours = all(bool(e > 0) for e in schur_conditions(p, z))
+    jury = all(bool(e > 0) for e in jury_conditions_deg2(p, z))
+    assert ours == jury == all(bool(e > 0) for e in jury_conditions_deg2(sp.expand(p / lead), z))
+
+
+@given(nonzero_leads, st.lists(rationals, min_size=3, max_size=3))
+def test_degree3_equals_jury_when_not_monic(lead, c):
+    p = lead * z**3 + _poly(c)
+    ours = all(bool(e > 0) for e in schur_conditions(p, z))
+    jury = all(bool(e > 0) for e in jury_conditions_deg3(p, z))
+    assert ours == jury == all(bool(e > 0) for e in jury_conditions_deg3(sp.expand(p / lead), z))
+
+
+def test_jury_tables_agree_with_numpy_roots():
+    """Jury's conditions (an independent oracle for ours) against numpy's roots, away from the
+    circle: 200 seeded cubics and quadratics with leading coefficients of both signs (the
+    float coefficients enter exactly, as binary rationals)."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for deg, jury in ((2, jury_conditions_deg2), (3, jury_conditions_deg3)):
+        for _ in range(100):
+            coeffs = rng.uniform(-1.5, 1.5, deg + 1)
+            coeffs[-1] = rng.choice([-2.0, -0.7, 0.9, 3.0])
+            rmax = np.max(np.abs(np.roots(coeffs[::-1])))
+            if abs(rmax - 1) < 1e-6:
+                continue
+            p = sum(sp.Rational(float(a)) * z**k for k, a in enumerate(coeffs))
+            assert all(bool(e > 0) for e in jury(p, z)) == (rmax < 1), coeffs
+            checked += 1
+    assert checked > 190
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5])
+def test_each_crossing_is_labelled_once(n):
+    """The generic degree-n conditions name each boundary crossing exactly once."""
+    a = sp.symbols(f"c0:{n + 1}", real=True)
+    labels = [c.label for c in labelled_conditions(sum(a[k] * z**k for k in range(n + 1)), z)]
+    for crossing in ("z = 1 crossing", "z = -1 crossing", "complex-pair crossing"):
+        assert sum(crossing in lab for lab in labels) == 1, (crossing, labels)
+
+
+def test_positive_numeric_conditions_are_dropped_and_small_margins_decided():
+    assert labelled_conditions(z**2 - sp.Rational(1, 4), z) == []
+    assert is_schur_stable(z - sp.Rational(9, 10), z)
+    assert not is_schur_stable(z - sp.Rational(11, 10), z)
+    assert is_schur_stable((z - sp.Rational(9, 10)) * (z + sp.Rational(19, 20)), z)
