@@ -320,8 +320,14 @@ class MomentumlabOptimizer(Optimizer):
     def _prepare(self, buckets: list[Bucket]) -> list[torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def _apply(self, buckets: list[Bucket]) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _apply(self, buckets: list[Bucket]) -> None:
+        """Per bucket: the compiled CUDA step when it applies, else ``_eager_step`` (in
+        float32 for bfloat16/float16 buckets).  Classes with more paths override this."""
+        for b in buckets:
+            if self._compiled(b.group, b.params):
+                self._compiled_step(b)
+            else:
+                self._apply_in_float32(b, self._eager_step)
 
     def _apply_in_float32(self, b: Bucket, step) -> None:
         """Run ``step(bucket)`` on float32 copies of a bfloat16/float16 bucket's parameters,

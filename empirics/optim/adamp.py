@@ -226,12 +226,7 @@ class AdamP(_Projected):
     kernel, run with rate 1 on a zeroed buffer, writes the Adam direction
     ``-u/(1 - beta1^t)`` and updates the moments in one pass; the projection then
     rescales rows.  ``fused=False`` computes the same with ``torch._foreach_*``.
-    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
-    computes the step in float32 and rounds each stored tensor once (as torch's fused
-    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
-    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
-    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
-    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
+    Dtypes and the CUDA path: as every class of :mod:`empirics.optim` (its module docstring).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
@@ -382,12 +377,7 @@ class SGDP(_Projected):
     Extras as in :class:`AdamP`, except ``fused=True``, which is refused (the
     projection needs the new buffer before the parameter update, which no torch
     fused kernel allows) except on CUDA, where ``fused=True`` is the compiled path.
-    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
-    computes the step in float32 and rounds each stored tensor once (as torch's fused
-    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
-    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
-    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
-    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
+    Dtypes and the CUDA path: as every class of :mod:`empirics.optim` (its module docstring).
     """
 
     def __init__(self, params, lr, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False,
@@ -410,13 +400,6 @@ class SGDP(_Projected):
 
     def _init_state(self, p, state, group):
         state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-
-    def _apply(self, buckets):
-        for b in buckets:
-            if self._compiled(b.group, b.params):
-                self._compiled_step(b)
-            else:
-                self._apply_in_float32(b, self._eager_step)
 
     def _compiled_step(self, b: Bucket):
         h = b.group

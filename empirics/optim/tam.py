@@ -124,12 +124,7 @@ class TAM(_Torque):
     :math:`1 - (\epsilon + d_t)`, whose value is read from the CPU (no device
     to synchronise); on CUDA the ``torch._foreach_*`` path keeps :math:`d_t` on
     the device.  Extras as in :class:`AdamP`.
-    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
-    computes the step in float32 and rounds each stored tensor once (as torch's fused
-    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
-    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
-    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
-    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
+    Dtypes and the CUDA path: as every class of :mod:`empirics.optim` (its module docstring).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9, decay=0.9, eps=1e-8, weight_decay=0.0, *,
@@ -215,12 +210,7 @@ class AdaTAM(_Torque):
     used both in :math:`d_t` and in the denominator.  The decay (AdaTAMW) is
     decoupled.  Extras as in :class:`AdamP`, except ``fused=True``, which is
     refused on the CPU (no torch fused kernel fits the damped first moment).
-    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
-    computes the step in float32 and rounds each stored tensor once (as torch's fused
-    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
-    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
-    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
-    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
+    Dtypes and the CUDA path: as every class of :mod:`empirics.optim` (its module docstring).
     """
 
     _moment = "exp_avg"
@@ -247,13 +237,6 @@ class AdaTAM(_Torque):
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         self._init_common(p, state)
-
-    def _apply(self, buckets):
-        for b in buckets:
-            if self._compiled(b.group, b.params):
-                self._compiled_step(b)
-            else:
-                self._apply_in_float32(b, self._eager_step)
 
     def _compiled_step(self, b: Bucket):
         h = b.group

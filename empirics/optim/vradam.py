@@ -87,12 +87,7 @@ class VRAdam(MomentumlabOptimizer):
     modified; ``"skip"``: the step is skipped and counted in
     ``skipped_steps``; ``"ignore"``: no check, no host synchronisation).
     Sparse gradients and complex parameters are refused.
-    Dtypes: float64, float32, bfloat16 and float16.  In bfloat16/float16 every path
-    computes the step in float32 and rounds each stored tensor once (as torch's fused
-    kernels do), so float16 with ``eps = 1e-8`` stays finite and all paths agree with
-    the float64 rule to the dtype's rounding; scalar statistics stay float32, also
-    through ``load_state_dict``.  ``fused=True`` on CUDA parameters (with Triton) is the
-    compiled CUDA path of :mod:`empirics.optim.cuda` (docs/guide/optimizers-dtypes.md).
+    Dtypes and the CUDA path: as every class of :mod:`empirics.optim` (its module docstring).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), beta3=1.0, alpha1=10.0, eps=1e-8,
