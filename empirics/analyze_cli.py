@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import sympy as sp
 
 __all__ = ["add_subcommand", "region", "region_chunk", "plot_region", "report"]
 
@@ -369,15 +370,16 @@ def plot_region(sw, an, path) -> None:
     ax.set_ylim(y[0], y[-1])
     pre = " (preconditioned: eigenvalue of $P^{-1}H$, frozen $P$)" if an.frozen_sqrt else ""
     ax.set_xlabel(r"$\eta\lambda$" + pre)
-    ax.set_ylabel(sw.y_name if sw.y_name else "(no symbolic parameter)")
+    ax.set_ylabel(rf"${sp.latex(sp.Symbol(sw.y_name))}$" if sw.y_name else "(no symbolic parameter)")
     if sw.y is None:
         ax.set_yticks([])
     a = sw.agreement
     frac = "n/a" if a["fraction"] is None else f"{100 * a['fraction']:.2f}%"
-    thr = an.summary()["threshold"] or "traced numerically"
+    thr = (rf"$\eta\lambda < {sp.latex(an.threshold)}$" if an.threshold is not None
+           else "threshold traced numerically")
     ax.set_title(f"analyze {an.rule.name}: simulated outcome over {sw.steps} steps\n"
                  f"black: Schur boundary; hatched: undecidable band; agreement outside it {frac}\n"
-                 f"eta*lambda < {thr}", fontsize=8)
+                 f"{thr}", fontsize=8)
     handles = [Patch(color=c, label=l) for c, l in zip(_COLOURS, ("converged", "bounded", "diverged"))]
     handles.append(Patch(facecolor="none", hatch="////", label="band: steps|ln rho| < 24"))
     h2, _ = ax.get_legend_handles_labels()
