@@ -9,7 +9,8 @@ from momentumlab.theory.claims import REGISTRY, resolution, run_controls
 load_claims()
 
 
-@pytest.mark.parametrize("cid", ["rodflow.identities", "rodflow.quartic", "rodflow.threshold"])
+@pytest.mark.parametrize("cid", ["rodflow.identities", "rodflow.quartic", "rodflow.threshold",
+                                 "rodflow.self_stabilization"])
 def test_check_passes_and_rejects_controls(cid):
     claim = REGISTRY[cid]
     r = claim.check(quick=True)
