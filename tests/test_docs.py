@@ -72,3 +72,18 @@ def test_notebook_pages_have_outputs(site):
     for nb in (ROOT / "notebooks").glob("[0-9]*.py"):
         html = (site / "notebooks" / nb.stem / "index.html").read_text()
         assert "<img" in html, nb.stem
+
+
+def test_readme_status_column_is_what_the_code_derives(site):
+    """The README's claims table shows the statuses of the recorded ``verify --quick`` run; the
+    site build derives every claim from the code now (claims/index.md).  They must agree, so a
+    change of status in the code cannot leave the README (and its recorded run) behind."""
+    import re
+
+    build_docs = sys.modules["build_docs"]
+    code = dict(re.findall(r"^\| \[`([^`]+)`\]\([^)]*\) \| .*? \| ([a-z ]+) \| [^|]* \|$",
+                           (build_docs.STAGE / "claims" / "index.md").read_text(), re.M))
+    shown = dict(re.findall(r"claims\[([^\]]+)\]\.symbolic s -->([^<]*)<!-- /num -->",
+                            (ROOT / "README.md").read_text()))
+    assert len(code) >= 30 and shown.keys() == code.keys()
+    assert {k: v for k, v in shown.items() if code[k] != v} == {}
