@@ -165,20 +165,21 @@ def pass_profile(params, rounds: int = 5) -> dict:
     steps = [torch.tensor(1.0) for _ in ps]
     n, sizes = len(ps), np.array([p.numel() for p in ps], dtype=np.int64)
     rows = np.array([p.shape[0] if p.dim() > 1 else 1 for p in ps], dtype=np.int64)
-    ones, flat, out = np.ones(n), np.zeros(n, np.int64), np.empty((int(rows.sum()), 4))
+    ones, out, ww = np.ones(n), np.empty((int(rows.sum()), 4)), np.ones(int(rows.sum()))
     kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
     passes = {
         "fused_adamw": lambda: torch._fused_adamw_(ps, gs, ms, vs, [], steps, **kw),
         "torch_sum_of_gradients": lambda: [g.sum() for g in gs],
         "stats_vradam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 0, 0.9, 0.1, out, 1),
         "stats_tam": lambda: _call(lib.tensor_sums_f32, n, _ptrs(ms), _ptrs(gs), sizes, 2, 0.0, 0.0, out, 1),
-        "stats_projection": lambda: _call(lib.row_stats_f32, n, _ptrs(ps), _ptrs(gs), None, None, sizes,
-                                          sizes // rows, 2, 0.0, 0.0, 1e-8, ones, out, 1),
+        "stats_projection": lambda: _call(lib.row_stats_f32, n, _ptrs(ps), _ptrs(gs), sizes, sizes // rows, out, 1),
         "update_adam_channel": lambda: _call(lib.channel_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs),
-                                             sizes, sizes // rows, 0, 0.9, 0.999, 1e-8, ones * 0.1, ones,
+                                             sizes, sizes // rows, ww, 0, 0.9, 0.999, 1e-8, ones * 0.1, ones,
                                              ones * 1e-9, ones, 0, 1),
         "update_adam": lambda: _call(lib.adam_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), _ptrs(vs), sizes,
-                                     flat, 0.9, 0.999, 1e-8, ones * 0.1, ones, ones * 1e-9, ones, 1),
+                                     0.9, 0.999, 1e-8, ones * 0.1, ones, ones * 1e-9, ones, 1),
+        "update_momentum": lambda: _call(lib.momentum_update_f32, n, _ptrs(ps), _ptrs(gs), _ptrs(ms), sizes,
+                                         0.9, ones * 0.1, ones * 1e-9, ones, None, 0, 1),
     }
     threads = torch.get_num_threads()
     best = dict.fromkeys(passes, math.inf)

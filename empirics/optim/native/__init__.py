@@ -46,10 +46,11 @@ _state: dict = {}
 _P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
 _SIGNATURES = {
     "tensor_sums": [_I, _P, _P, _P, _I, _D, _D, _P, _I],
-    "row_stats": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _I],
-    "adam_update": [_I, _P, _P, _P, _P, _P, _P, _D, _D, _D, _P, _P, _P, _P, _I],
-    "momentum_update": [_I, _P, _P, _P, _P, _P, _D, _P, _P, _P, _P, _I, _I],
-    "channel_update": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _P, _P, _I, _I],
+    "row_stats": [_I, _P, _P, _P, _P, _P, _I],
+    "layer_stats": [_I, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _I],
+    "adam_update": [_I, _P, _P, _P, _P, _P, _D, _D, _D, _P, _P, _P, _P, _I],
+    "momentum_update": [_I, _P, _P, _P, _P, _D, _P, _P, _P, _P, _I, _I],
+    "channel_update": [_I, _P, _P, _P, _P, _P, _P, _P, _I, _D, _D, _D, _P, _P, _P, _P, _I, _I],
 }
 
 
@@ -81,7 +82,7 @@ def status() -> dict:
 
 # ----------------------------------------------------------------- plumbing
 def _ptrs(tensors) -> np.ndarray:
-    return np.fromiter((t.data_ptr() for t in tensors), dtype=np.uintp, count=len(tensors))
+    return np.array([t.data_ptr() for t in tensors], dtype=np.uintp)
 
 
 def _call(fn, *args) -> None:
@@ -98,25 +99,43 @@ def _threads() -> int:
 
 
 class _Bucket:
-    """The tensors of one parameter group and dtype with a gradient."""
+    """The tensors of one parameter group and dtype with a gradient (pointers taken once)."""
 
-    def __init__(self, gi, group, params, states):
-        self.gi, self.group, self.params, self.states = gi, group, params, states
-        self.grads = [p.grad for p in params]
+    def __init__(self, gi, group, params, grads, states):
+        self.gi, self.group, self.params, self.grads, self.states = gi, group, params, grads, states
         self.dtype = params[0].dtype
         self.suffix = _DTYPES[self.dtype]
         self.n = len(params)
-        self.sizes = np.fromiter((p.numel() for p in params), dtype=np.int64, count=self.n)
+        self.sizes = np.array([p.numel() for p in params], dtype=np.int64)
+        self.p_ptrs, self.g_ptrs = _ptrs(params), _ptrs(grads)
+        self._state_ptrs = {}
 
     def fn(self, name):
         return getattr(_library(), f"{name}_{self.suffix}")
 
     def state_ptrs(self, key):
-        return _ptrs([s[key] for s in self.states])
+        if key not in self._state_ptrs:
+            self._state_ptrs[key] = _ptrs([s[key] for s in self.states])
+        return self._state_ptrs[key]
+
+    def sub(self, idx):
+        """The bucket of the tensors ``idx`` (same group and dtype)."""
+        b = _Bucket.__new__(_Bucket)
+        b.gi, b.group, b.dtype, b.suffix = self.gi, self.group, self.dtype, self.suffix
+        b.params = [self.params[i] for i in idx]
+        b.grads = [self.grads[i] for i in idx]
+        b.states = [self.states[i] for i in idx]
+        b.n, b.sizes = len(idx), self.sizes[idx]
+        b.p_ptrs, b.g_ptrs = self.p_ptrs[idx], self.g_ptrs[idx]
+        b._state_ptrs = {k: v[idx] for k, v in self._state_ptrs.items()}
+        return b
+
+
+_CPU = torch.device("cpu")
 
 
 def _eligible_tensor(t) -> bool:
-    return (t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided
+    return (t.device == _CPU and t.dtype in _DTYPES and t.layout == torch.strided
             and t.is_contiguous() and t.numel() > 0)
 
 
@@ -134,25 +153,33 @@ def covers(opt) -> bool:
                for g in opt.param_groups) and available()
 
 
+def _grad_ok(p, g) -> bool:
+    return (_eligible_tensor(p) and g.dtype == p.dtype and g.device == _CPU
+            and g.layout == torch.strided and g.is_contiguous() and g.shape == p.shape)
+
+
 def _buckets(opt):
-    """Buckets of the step, or None when any group or tensor is not covered."""
+    """(group index, group, params, grads) per group and dtype of the step, or None when any
+    group or tensor is not covered."""
     out = []
     for gi, group in enumerate(opt.param_groups):
-        params = [p for p in group["params"] if p.grad is not None]
-        if not params:
+        pairs = [(p, p.grad) for p in group["params"] if p.grad is not None]
+        if not pairs:
             continue
-        if not _group_ok(opt, group):
+        if not _group_ok(opt, group) or not all(_grad_ok(p, g) for p, g in pairs):
             return None
-        for p in params:
-            g = p.grad
-            if not (_eligible_tensor(p) and g.layout == torch.strided and g.dtype == p.dtype
-                    and g.device == p.device and g.is_contiguous()):
-                return None
         for dtype in _DTYPES:
-            ps = [p for p in params if p.dtype == dtype]
-            if ps:
-                out.append((gi, group, ps))
+            sel = [pg for pg in pairs if pg[0].dtype == dtype]
+            if sel:
+                out.append((gi, group, [p for p, _ in sel], [g for _, g in sel]))
     return out
+
+
+def _state_ok(v, p) -> bool:
+    """A state tensor the kernels can use for ``p``: a 0-dim counter/statistic, or a
+    contiguous CPU tensor of ``p``'s dtype and size."""
+    return (v.dim() == 0 or (v.dtype == p.dtype and v.device == _CPU and v.is_contiguous()
+                             and v.numel() == p.numel()))
 
 
 def step(opt) -> bool:
@@ -165,21 +192,20 @@ def step(opt) -> bool:
         return False
     fresh = []
     buckets = []
-    for gi, group, ps in found:
+    opt_state = opt.state
+    for gi, group, ps, gs in found:
         states = []
         for p in ps:
-            state = opt.state[p]
+            state = opt_state[p]
             if not state:
                 opt._init_state(p, state, group)
                 fresh.append(p)
+            elif not all(_state_ok(v, p) for v in state.values() if isinstance(v, torch.Tensor)):
+                for q in fresh:
+                    del opt_state[q]
+                return False
             states.append(state)
-        buckets.append(_Bucket(gi, group, ps, states))
-    for b in buckets:
-        for s in b.states:
-            for v in s.values():
-                if isinstance(v, torch.Tensor) and v.dim() > 0 and not (
-                        v.dtype == b.dtype and v.device.type == "cpu" and v.is_contiguous()):
-                    return False
+        buckets.append(_Bucket(gi, group, ps, gs, states))
     _, prepare, apply = KERNELS[name]
     witnesses = prepare(opt, buckets)
     if opt.nonfinite != "ignore" and not all(np.isfinite(w).all() for w in witnesses):
@@ -189,19 +215,33 @@ def step(opt) -> bool:
     return True
 
 
+def _scalars(b, key) -> np.ndarray:
+    """The 0-dim state tensors ``key`` of a bucket as float64 numpy (one stack)."""
+    return torch.stack([s[key] for s in b.states]).to(torch.float64).numpy()
+
+
+def _store_scalars(b, key, values) -> None:
+    """``state[key] = values[i]`` as 0-dim tensors of the bucket's dtype (views of one
+    tensor, as the torch code stores them)."""
+    for s, v in zip(b.states, torch.from_numpy(np.asarray(values, dtype=np.float64)).to(b.dtype).unbind()):
+        s[key] = v
+
+
 # ----------------------------------------------------------------- VRAdam
 def _vradam_ok(h) -> bool:
     return h["power"] == 2 and h["norm_scope"] in ("global", "group")
 
 
 def _vradam_prepare(opt, buckets):
+    """``|m_t|^2`` (velocity gate; ``m_t`` formed from ``m`` and ``g``, not written) or
+    ``|g|^2`` per tensor (reads only); they are the witnesses."""
     for b in buckets:
         h = b.group
         b.terms = np.empty(b.n)
         beta1 = h["betas"][0]
         velocity = h["gate"] == "velocity"
-        _call(b.fn("tensor_sums"), b.n, b.state_ptrs("exp_avg") if velocity else None, _ptrs(b.grads),
-                            b.sizes, 0 if velocity else 1, beta1, 1 - beta1, b.terms, _threads())
+        _call(b.fn("tensor_sums"), b.n, b.state_ptrs("exp_avg") if velocity else None, b.g_ptrs,
+              b.sizes, 0 if velocity else 1, beta1, 1 - beta1, b.terms, _threads())
     return [b.terms for b in buckets]
 
 
@@ -217,18 +257,17 @@ def _vradam_apply(opt, buckets):
         beta1, beta2 = h["betas"]
         n = sums["global" if h["norm_scope"] == "global" else b.gi]
         eta = float(vr_gate(h["lr"], n, h, NUMPY))
-        steps = []
-        for s in b.states:
-            if s["step"].device.type != "cpu":
+        steps = [s["step"] for s in b.states]
+        if any(t.device != _CPU for t in steps):
+            for s in b.states:
                 s["step"] = s["step"].cpu()
-            steps.append(s["step"])
+            steps = [s["step"] for s in b.states]
         torch._foreach_add_(steps, 1)
-        t = torch.stack(steps).double().numpy()
+        t = torch.stack(steps).to(torch.float64).numpy()
         bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
-        _adam_update(b, np.zeros(b.n, np.int64), np.full(b.n, 1 - beta1), 1 / np.sqrt(bc2), eta / bc1,
-                     np.full(b.n, 1 - eta * h["weight_decay"]))
-        acc = b.dtype
-        eta_t, n_t = torch.tensor(eta, dtype=acc), torch.tensor(n, dtype=acc)
+        ones = np.ones(b.n)
+        _adam_update(b, ones * (1 - beta1), 1 / np.sqrt(bc2), eta / bc1, ones * (1 - eta * h["weight_decay"]))
+        eta_t, n_t = torch.tensor(eta, dtype=b.dtype), torch.tensor(n, dtype=b.dtype)
         for s in b.states:
             s["eta"], s["norm_sq"] = eta_t, n_t
         opt.last_eta[b.gi], opt.last_norm_sq[b.gi] = eta_t, n_t
@@ -239,7 +278,7 @@ def _torque_prepare(opt, buckets):
     """``(m.g, |m|^2, |g|^2)`` per tensor (read-only); the witnesses are the ``|g|^2``."""
     for b in buckets:
         b.terms = np.empty((b.n, 3))
-        _call(b.fn("tensor_sums"), b.n, b.state_ptrs(opt._moment), _ptrs(b.grads), b.sizes, 2,
+        _call(b.fn("tensor_sums"), b.n, b.state_ptrs(opt._moment), b.g_ptrs, b.sizes, 2,
               0.0, 0.0, b.terms, _threads())
     return [b.terms[:, 2] for b in buckets]
 
@@ -249,14 +288,8 @@ def _damping(buckets):
     shared = sum(b.terms.sum(0) for b in buckets if b.group["cosine_scope"] == "global")
     for b in buckets:
         terms = b.terms if b.group["cosine_scope"] == "tensor" else np.broadcast_to(shared, b.terms.shape)
-        prev = torch.stack([s["s_hat"] for s in b.states]).double().numpy()
-        b.s_hat, d = _tam_damping(tuple(terms.T), {"s_hat": prev}, b.group, NUMPY)
+        b.s_hat, d = _tam_damping(tuple(terms.T), {"s_hat": _scalars(b, "s_hat")}, b.group, NUMPY)
         b.k1 = _f64(b.group["eps"] + d)
-
-
-def _store_s_hat(b):
-    for s, v in zip(b.states, torch.from_numpy(b.s_hat).to(b.dtype).unbind()):
-        s["s_hat"] = v
 
 
 def _tam_apply(opt, buckets):
@@ -264,26 +297,25 @@ def _tam_apply(opt, buckets):
     for b in buckets:
         h = b.group
         ones = np.ones(b.n)
-        _call(b.fn("momentum_update"), b.n, _ptrs(b.params), _ptrs(b.grads),
-                                b.state_ptrs("momentum_buffer"), b.sizes,
-                                np.zeros(b.n, np.int64), h["momentum"], b.k1,
-                                ones * h["lr"], ones * (1 - h["lr"] * h["weight_decay"]),
-                                None, 0, _threads())
-        _store_s_hat(b)
+        _call(b.fn("momentum_update"), b.n, b.p_ptrs, b.g_ptrs, b.state_ptrs("momentum_buffer"),
+              b.sizes, h["momentum"], b.k1, ones * h["lr"], ones * (1 - h["lr"] * h["weight_decay"]),
+              None, 0, _threads())
+        _store_scalars(b, "s_hat", b.s_hat)
 
 
 def _advance_steps(b) -> np.ndarray:
     """``state["step"] += 1`` (python ints, as the torch code keeps them); the new counts."""
-    for st in b.states:
-        st["step"] += 1
-    return np.fromiter((st["step"] for st in b.states), dtype=np.float64, count=b.n)
+    out = np.empty(b.n)
+    for i, st in enumerate(b.states):
+        st["step"] = out[i] = st["step"] + 1
+    return out
 
 
-def _adam_update(b, rowlen, k1, c1, scale, rowdecay):
+def _adam_update(b, k1, c1, scale, decay):
     beta1, beta2 = b.group["betas"]
-    _call(b.fn("adam_update"), b.n, _ptrs(b.params), _ptrs(b.grads), b.state_ptrs("exp_avg"),
-          b.state_ptrs("exp_avg_sq"), b.sizes, rowlen, beta1, beta2, b.group["eps"], _f64(k1),
-          _f64(c1), _f64(scale), _f64(rowdecay), _threads())
+    _call(b.fn("adam_update"), b.n, b.p_ptrs, b.g_ptrs, b.state_ptrs("exp_avg"),
+          b.state_ptrs("exp_avg_sq"), b.sizes, beta1, beta2, b.group["eps"], _f64(k1),
+          _f64(c1), _f64(scale), _f64(decay), _threads())
 
 
 def _adatam_apply(opt, buckets):
@@ -292,9 +324,8 @@ def _adatam_apply(opt, buckets):
         h = b.group
         t = _advance_steps(b)
         c1 = 1 / np.sqrt(1 - h["betas"][1] ** t) if h["bias_correction"] else np.ones(b.n)
-        _adam_update(b, np.zeros(b.n, np.int64), b.k1, c1, np.full(b.n, h["lr"]),
-                     np.full(b.n, 1 - h["lr"] * h["weight_decay"]))
-        _store_s_hat(b)
+        _adam_update(b, b.k1, c1, np.full(b.n, h["lr"]), np.full(b.n, 1 - h["lr"] * h["weight_decay"]))
+        _store_scalars(b, "s_hat", b.s_hat)
 
 
 # ----------------------------------------------------------------- AdamP, SGDP
@@ -304,24 +335,25 @@ def _projected_ok(h) -> bool:
 
 def _order_projected(b):
     """Tensors with dim > 1 first (their rows lead the statistics), then the others."""
-    order = sorted(range(b.n), key=lambda i: b.params[i].dim() <= 1)
-    for attr in ("params", "grads", "states"):
-        setattr(b, attr, [getattr(b, attr)[i] for i in order])
-    b.sizes = b.sizes[order]
-    b.nproj = sum(p.dim() > 1 for p in b.params)
-    rows = np.array([p.shape[0] if p.dim() > 1 else 1 for p in b.params], dtype=np.int64)
-    b.rowlen = b.sizes // rows  # the statistics pass: every tensor in whole rows
-    b.rows = rows
+    dims = [p.dim() > 1 for p in b.params]
+    if not all(dims[i] >= dims[i + 1] for i in range(b.n - 1)):
+        order = sorted(range(b.n), key=lambda i: not dims[i])
+        b = b.sub(order)
+        dims = [dims[i] for i in order]
+    b.nproj = sum(dims)
+    b.rows = np.array([p.shape[0] if d else 1 for p, d in zip(b.params, dims)], dtype=np.int64)
+    b.rowlen = b.sizes // b.rows  # the statistics pass: every tensor in whole rows
+    b.row_start = np.concatenate([[0], np.cumsum(b.rows)])
+    return b
 
 
 def _row_prepare(opt, buckets):
     """Per row of every tensor ``(g.w, |g|^2, |w|^2)`` (reads g, w only); the witnesses are
     the ``|g|^2``."""
-    for b in buckets:
-        _order_projected(b)
-        b.stats = np.empty((int(b.rows.sum()), 4))
-        _call(b.fn("row_stats"), b.n, _ptrs(b.params), _ptrs(b.grads), None, None, b.sizes, b.rowlen,
-              2, 0.0, 0.0, b.group["eps"], np.ones(b.n), b.stats, _threads())
+    for i, b in enumerate(buckets):
+        b = buckets[i] = _order_projected(b)
+        b.stats = np.empty((int(b.row_start[-1]), 4))
+        _call(b.fn("row_stats"), b.n, b.p_ptrs, b.g_ptrs, b.sizes, b.rowlen, b.stats, _threads())
     return [b.stats[:, 1] for b in buckets]
 
 
@@ -331,21 +363,22 @@ def _views(b):
     h, k = b.group, b.nproj
     if not k:
         return [], [], list(range(b.n))
-    nrows = int(b.rows[:k].sum())
+    nrows = int(b.row_start[k])
     gw, gg, ww = b.stats[:nrows, :3].T
-    starts = np.concatenate([[0], np.cumsum(b.rows[:k])[:-1]])
+    starts = b.row_start[:k]
     cos_rows = np.abs(gw) / np.maximum(np.sqrt(gg * ww), h["eps"])
     take_c = np.maximum.reduceat(cos_rows, starts) < h["delta"] / np.sqrt(b.rowlen[:k])
     sgw, sgg, sww = (np.add.reduceat(x, starts) for x in (gw, gg, ww))
     cos_l = np.abs(sgw) / np.maximum(np.sqrt(sgg * sww), h["eps"])
     take_l = ~take_c & (cos_l < h["delta"] / np.sqrt(b.sizes[:k]))
     chan, layer = np.flatnonzero(take_c).tolist(), np.flatnonzero(take_l).tolist()
-    return chan, layer, [i for i in range(b.n) if i not in set(chan) | set(layer)]
+    taken = set(chan) | set(layer)
+    return chan, layer, [i for i in range(b.n) if i not in taken]
 
 
-def _sub(b, idx):
-    sub = _Bucket(b.gi, b.group, [b.params[i] for i in idx], [b.states[i] for i in idx])
-    return sub
+def _row_ww(b, idx) -> np.ndarray:
+    """``|w|^2`` of every row of the tensors ``idx``, in order (from the statistics pass)."""
+    return np.ascontiguousarray(np.concatenate([b.stats[b.row_start[i]:b.row_start[i + 1], 2] for i in idx]))
 
 
 def _layer_coefficients(sub, kind, a, c, c1):
@@ -354,7 +387,7 @@ def _layer_coefficients(sub, kind, a, c, c1):
     stats = np.empty((int(rows.sum()), 4))
     ms = sub.state_ptrs("exp_avg" if kind == 0 else "momentum_buffer")
     vs = sub.state_ptrs("exp_avg_sq") if kind == 0 else None
-    _call(sub.fn("row_stats"), sub.n, _ptrs(sub.params), _ptrs(sub.grads), ms, vs, sub.sizes,
+    _call(sub.fn("layer_stats"), sub.n, sub.p_ptrs, sub.g_ptrs, ms, vs, sub.sizes,
           sub.sizes // rows, kind, a, c, sub.group["eps"], _f64(c1), stats, _threads())
     starts = np.concatenate([[0], np.cumsum(rows)[:-1]])
     swu, sww = np.add.reduceat(stats[:, 3], starts), np.add.reduceat(stats[:, 2], starts)
@@ -370,20 +403,19 @@ def _adamp_apply(opt, buckets):
         scale, c1 = h["lr"] / (1 - beta1 ** t), 1 / np.sqrt(1 - beta2 ** t)
         decay, projected_decay = 1 - h["lr"] * h["weight_decay"], 1 - h["lr"] * h["weight_decay"] * h["wd_ratio"]
         if layer:
-            sub = _sub(b, layer)
+            sub = b.sub(layer)
             coef = _layer_coefficients(sub, 0, beta1, beta2, c1[layer])
-            _adam_update(sub, np.zeros(sub.n, np.int64), np.full(sub.n, 1 - beta1), c1[layer], scale[layer],
+            _adam_update(sub, np.full(sub.n, 1 - beta1), c1[layer], scale[layer],
                          projected_decay + scale[layer] * coef)
         if chan:
-            sub = _sub(b, chan)
-            _call(sub.fn("channel_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
-                  sub.state_ptrs("exp_avg"), sub.state_ptrs("exp_avg_sq"), sub.sizes, b.rowlen[chan], 0,
+            sub = b.sub(chan)
+            _call(sub.fn("channel_update"), sub.n, sub.p_ptrs, sub.g_ptrs, sub.state_ptrs("exp_avg"),
+                  sub.state_ptrs("exp_avg_sq"), sub.sizes, b.rowlen[chan], _row_ww(b, chan), 0,
                   beta1, beta2, h["eps"], np.full(sub.n, 1 - beta1), _f64(c1[chan]), _f64(scale[chan]),
                   np.full(sub.n, projected_decay), 0, _threads())
         if plain:
-            sub = _sub(b, plain)
-            _adam_update(sub, np.zeros(sub.n, np.int64), np.full(sub.n, 1 - beta1), c1[plain], scale[plain],
-                         np.full(sub.n, decay))
+            sub = b.sub(plain) if len(plain) < b.n else b
+            _adam_update(sub, np.full(sub.n, 1 - beta1), c1[plain], scale[plain], np.full(sub.n, decay))
 
 
 def _sgdp_apply(opt, buckets):
@@ -395,23 +427,22 @@ def _sgdp_apply(opt, buckets):
         projected_decay = 1 - h["lr"] * h["weight_decay"] * h["wd_ratio"] / (1 - mu)
         keep = int(h["project_buffer"])
         if layer:
-            sub = _sub(b, layer)
+            sub = b.sub(layer)
             coef = _layer_coefficients(sub, 1, mu, k, np.ones(sub.n))
-            _call(sub.fn("momentum_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
-                  sub.state_ptrs("momentum_buffer"), sub.sizes, np.zeros(sub.n, np.int64), mu,
-                  np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, projected_decay), _f64(coef),
-                  keep, _threads())
+            _call(sub.fn("momentum_update"), sub.n, sub.p_ptrs, sub.g_ptrs, sub.state_ptrs("momentum_buffer"),
+                  sub.sizes, mu, np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, projected_decay),
+                  _f64(coef), keep, _threads())
         if chan:
-            sub = _sub(b, chan)
-            _call(sub.fn("channel_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
-                  sub.state_ptrs("momentum_buffer"), None, sub.sizes, b.rowlen[chan], 1, mu, 0.0, h["eps"],
+            sub = b.sub(chan)
+            _call(sub.fn("channel_update"), sub.n, sub.p_ptrs, sub.g_ptrs, sub.state_ptrs("momentum_buffer"),
+                  None, sub.sizes, b.rowlen[chan], _row_ww(b, chan), 1, mu, 0.0, h["eps"],
                   np.full(sub.n, k), np.ones(sub.n), np.full(sub.n, h["lr"]), np.full(sub.n, projected_decay),
                   keep, _threads())
         if plain:
-            sub = _sub(b, plain)
-            _call(sub.fn("momentum_update"), sub.n, _ptrs(sub.params), _ptrs(sub.grads),
-                  sub.state_ptrs("momentum_buffer"), sub.sizes, np.zeros(sub.n, np.int64), mu,
-                  np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, decay), None, 0, _threads())
+            sub = b.sub(plain) if len(plain) < b.n else b
+            _call(sub.fn("momentum_update"), sub.n, sub.p_ptrs, sub.g_ptrs, sub.state_ptrs("momentum_buffer"),
+                  sub.sizes, mu, np.full(sub.n, k), np.full(sub.n, h["lr"]), np.full(sub.n, decay), None, 0,
+                  _threads())
 
 
 #: class name -> (group options covered?, read-only pass returning witnesses, update pass)

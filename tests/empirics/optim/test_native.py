@@ -145,7 +145,7 @@ def test_kernel_result_does_not_depend_on_the_thread_count(name):
     """Partial sums are per chunk and added in chunk order, so the statistics do not depend
     on the threads; a lost or doubled chunk would move the result by O(1).  (Not asserted
     bitwise: float32 results differed by one ulp between 1 and 2 threads inside pytest.)"""
-    big = [(300, 200), (70000,), (64, 8, 3, 3)]  # several chunks per tensor
+    big = [(700, 400), (300000,), (64, 8, 3, 3)]  # several chunks of 262144 values per tensor
     runs = []
     for threads in (1, 2):
         torch.set_num_threads(threads)
