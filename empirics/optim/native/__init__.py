@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import weakref
 
 import numpy as np
 import torch
@@ -99,29 +100,27 @@ def _threads() -> int:
 
 
 class _Bucket:
-    """The tensors of one parameter group and dtype with a gradient (pointers taken once)."""
+    """The tensors of one parameter group and dtype with a gradient, with their pointers."""
 
-    def __init__(self, gi, group, params, grads, states):
+    def __init__(self, gi, group, params, grads, states, entry):
         self.gi, self.group, self.params, self.grads, self.states = gi, group, params, grads, states
         self.dtype = params[0].dtype
         self.suffix = _DTYPES[self.dtype]
         self.n = len(params)
-        self.sizes = np.array([p.numel() for p in params], dtype=np.int64)
-        self.p_ptrs, self.g_ptrs = _ptrs(params), _ptrs(grads)
-        self._state_ptrs = {}
+        self.entry = entry  # what is cached from step to step (_Entry)
+        self.sizes, self.p_ptrs, self.g_ptrs = entry.sizes, entry.p_ptrs, _ptrs(grads)
+        self._state_ptrs = entry.state_ptrs
 
     def fn(self, name):
         return getattr(_library(), f"{name}_{self.suffix}")
 
     def state_ptrs(self, key):
-        if key not in self._state_ptrs:
-            self._state_ptrs[key] = _ptrs([s[key] for s in self.states])
         return self._state_ptrs[key]
 
     def sub(self, idx):
         """The bucket of the tensors ``idx`` (same group and dtype)."""
         b = _Bucket.__new__(_Bucket)
-        b.gi, b.group, b.dtype, b.suffix = self.gi, self.group, self.dtype, self.suffix
+        b.gi, b.group, b.dtype, b.suffix, b.entry = self.gi, self.group, self.dtype, self.suffix, None
         b.params = [self.params[i] for i in idx]
         b.grads = [self.grads[i] for i in idx]
         b.states = [self.states[i] for i in idx]
@@ -131,11 +130,37 @@ class _Bucket:
         return b
 
 
+class _Entry:
+    """Per parameter group and dtype, kept between steps: the parameters' sizes and pointers,
+    and the state tensors' pointers (the tensors recognised by identity, held weakly, so a
+    state replaced by ``load_state_dict`` is checked again and the old one is freed)."""
+
+    def __init__(self, params, p_ptrs):
+        self.params = params
+        self.p_ptrs = np.array(p_ptrs, dtype=np.uintp)
+        self.sizes = np.array([p.numel() for p in params], dtype=np.int64)
+        self.state_refs, self.state_ptrs = {}, {}
+
+    def bind_states(self, states, keys) -> bool:
+        """Pointers of the state tensors ``keys``; False when one is unusable (wrong dtype,
+        size, device or layout)."""
+        for key in keys:
+            tensors = [s[key] for s in states]
+            refs = self.state_refs.get(key)
+            if refs is not None and all(r() is t for r, t in zip(refs, tensors)):
+                continue
+            if not all(isinstance(v, torch.Tensor) and _state_ok(v, p) for v, p in zip(tensors, self.params)):
+                return False
+            self.state_refs[key], self.state_ptrs[key] = [weakref.ref(t) for t in tensors], _ptrs(tensors)
+        return True
+
+
 _CPU = torch.device("cpu")
+_STRIDED = torch.strided
 
 
 def _eligible_tensor(t) -> bool:
-    return (t.device == _CPU and t.dtype in _DTYPES and t.layout == torch.strided
+    return (t.device == _CPU and t.dtype in _DTYPES and t.layout == _STRIDED
             and t.is_contiguous() and t.numel() > 0)
 
 
@@ -153,33 +178,45 @@ def covers(opt) -> bool:
                for g in opt.param_groups) and available()
 
 
-def _grad_ok(p, g) -> bool:
-    return (_eligible_tensor(p) and g.dtype == p.dtype and g.device == _CPU
-            and g.layout == torch.strided and g.is_contiguous() and g.shape == p.shape)
+def _state_ok(v, p) -> bool:
+    """A state tensor the kernels can use for ``p``: contiguous, on the CPU, of ``p``'s dtype
+    and size."""
+    return (v.dtype == p.dtype and v.device == _CPU and v.layout == _STRIDED and v.is_contiguous()
+            and v.numel() == p.numel())
 
 
 def _buckets(opt):
-    """(group index, group, params, grads) per group and dtype of the step, or None when any
-    group or tensor is not covered."""
+    """(group index, group, params, grads, entry) per group and dtype of the step, or None
+    when any group or tensor is not covered.  A gradient has its parameter's shape and device
+    (torch's ``.grad`` setter insists); its dtype, layout and contiguity are checked here."""
+    cache = opt.__dict__.setdefault("_native_entries", {})
     out = []
     for gi, group in enumerate(opt.param_groups):
-        pairs = [(p, p.grad) for p in group["params"] if p.grad is not None]
-        if not pairs:
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
             continue
-        if not _group_ok(opt, group) or not all(_grad_ok(p, g) for p, g in pairs):
+        if not _group_ok(opt, group):
             return None
-        for dtype in _DTYPES:
-            sel = [pg for pg in pairs if pg[0].dtype == dtype]
-            if sel:
-                out.append((gi, group, [p for p, _ in sel], [g for _, g in sel]))
+        grads = [p.grad for p in params]
+        if not all(g.dtype == p.dtype and g.layout == _STRIDED and g.is_contiguous()
+                   for p, g in zip(params, grads)):
+            return None
+        p_ptrs = [p.data_ptr() for p in params]
+        known = cache.get(gi)
+        if known is None or not (known[1] == p_ptrs and all(a is b for a, b in zip(known[0], params))):
+            if not all(_eligible_tensor(p) for p in params):
+                return None
+            by_dtype: dict = {}
+            for i, p in enumerate(params):
+                by_dtype.setdefault(p.dtype, []).append(i)
+            known = cache[gi] = (params, p_ptrs, [
+                (idx, _Entry([params[i] for i in idx], [p_ptrs[i] for i in idx])) for idx in by_dtype.values()])
+        for idx, entry in known[2]:
+            if len(idx) == len(params):
+                out.append((gi, group, params, grads, entry))
+            else:  # a group of float32 and float64 tensors: one bucket per dtype
+                out.append((gi, group, [params[i] for i in idx], [grads[i] for i in idx], entry))
     return out
-
-
-def _state_ok(v, p) -> bool:
-    """A state tensor the kernels can use for ``p``: a 0-dim counter/statistic, or a
-    contiguous CPU tensor of ``p``'s dtype and size."""
-    return (v.dim() == 0 or (v.dtype == p.dtype and v.device == _CPU and v.is_contiguous()
-                             and v.numel() == p.numel()))
 
 
 def step(opt) -> bool:
@@ -193,19 +230,18 @@ def step(opt) -> bool:
     fresh = []
     buckets = []
     opt_state = opt.state
-    for gi, group, ps, gs in found:
-        states = []
-        for p in ps:
-            state = opt_state[p]
+    keys = _TENSOR_STATE[name]
+    for gi, group, ps, gs, entry in found:
+        states = [opt_state[p] for p in ps]
+        for p, state in zip(ps, states):
             if not state:
                 opt._init_state(p, state, group)
                 fresh.append(p)
-            elif not all(_state_ok(v, p) for v in state.values() if isinstance(v, torch.Tensor)):
-                for q in fresh:
-                    del opt_state[q]
-                return False
-            states.append(state)
-        buckets.append(_Bucket(gi, group, ps, gs, states))
+        if not entry.bind_states(states, keys):
+            for q in fresh:
+                del opt_state[q]
+            return False
+        buckets.append(_Bucket(gi, group, ps, gs, states, entry))
     _, prepare, apply = KERNELS[name]
     witnesses = prepare(opt, buckets)
     if opt.nonfinite != "ignore" and not all(np.isfinite(w).all() for w in witnesses):
@@ -257,13 +293,12 @@ def _vradam_apply(opt, buckets):
         beta1, beta2 = h["betas"]
         n = sums["global" if h["norm_scope"] == "global" else b.gi]
         eta = float(vr_gate(h["lr"], n, h, NUMPY))
-        steps = [s["step"] for s in b.states]
-        if any(t.device != _CPU for t in steps):
-            for s in b.states:
-                s["step"] = s["step"].cpu()
-            steps = [s["step"] for s in b.states]
-        torch._foreach_add_(steps, 1)
-        t = torch.stack(steps).to(torch.float64).numpy()
+        # the float32 counters, advanced as one tensor and stored as its views (one op each,
+        # where a foreach add dispatches per 0-dim tensor)
+        steps = torch.stack([s["step"] for s in b.states]).cpu() + 1
+        for s, v in zip(b.states, steps.unbind()):
+            s["step"] = v
+        t = steps.to(torch.float64).numpy()
         bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
         ones = np.ones(b.n)
         _adam_update(b, ones * (1 - beta1), 1 / np.sqrt(bc2), eta / bc1, ones * (1 - eta * h["weight_decay"]))
@@ -445,6 +480,10 @@ def _sgdp_apply(opt, buckets):
                   _threads())
 
 
+#: the state tensors each kernel reads and writes (besides the parameters and gradients)
+_TENSOR_STATE = {"VRAdam": ("exp_avg", "exp_avg_sq"), "TAM": ("momentum_buffer",),
+                 "AdaTAM": ("exp_avg", "exp_avg_sq"), "AdamP": ("exp_avg", "exp_avg_sq"),
+                 "SGDP": ("momentum_buffer",)}
 #: class name -> (group options covered?, read-only pass returning witnesses, update pass)
 KERNELS = {
     "VRAdam": (_vradam_ok, _vradam_prepare, _vradam_apply),

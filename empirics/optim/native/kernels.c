@@ -9,9 +9,10 @@
  *
  * Work items.  A tensor is cut into chunks of CHUNK values (whole rows for the per-row
  * kernels); chunks are the unit of OpenMP's schedule.  Inside a chunk the kernels walk two
- * halves at once, alternating blocks of BLOCK_BYTES: one core then has twice as many
- * memory streams in flight, which on the 2-core EPYC this was written on cut a read pass
- * by ~15% (speed guide).  The split point is moved off a multiple of the 4 KiB page
+ * halves at once, alternating blocks (BLOCK_BYTES in the statistics passes, UPD_BLOCK_BYTES in
+ * the update passes): one core then has twice as many memory streams in flight, which on the
+ * 2-core EPYC this was written on cut a read pass by ~15% and an update pass by a few per cent
+ * (speed guide; blocks of 1-4 KiB were slower for the updates).  The split point is moved off a multiple of the 4 KiB page
  * (split_point) so the two halves of an array never share L1 sets.  Per-row kernels pair
  * row q of the chunk's first half of rows with row q of its second half.
  *
@@ -30,7 +31,8 @@
 #include <string.h>
 
 #define CHUNK 262144
-#define BLOCK_BYTES 1024
+#define BLOCK_BYTES 1024      /* statistics passes: sums per block */
+#define UPD_BLOCK_BYTES 256   /* update passes: the halves alternate faster */
 #define LANES 16
 #define PAGE 4096
 
@@ -117,7 +119,7 @@ static inline int row_pair(int64_t q, int64_t rows, int64_t kh, int64_t *ra, int
     } while (0)
 
 #define DEFINE_KERNELS(T, S, SQRT)                                                                \
-enum { G_##S = BLOCK_BYTES / sizeof(T) };                                                         \
+enum { G_##S = BLOCK_BYTES / sizeof(T), GU_##S = UPD_BLOCK_BYTES / sizeof(T) };                                                         \
                                                                                                   \
 /* one block [lo, hi) of the per-tensor sums; mode 0: (a x + b y)^2; 1: y^2; 2: x.y, x.x, y.y;  \
  * kind 3 (rows): g.w, g.g, w.w with x = w, y = g.  Block lanes in T, added into d (double). */   \
@@ -219,7 +221,7 @@ void adam_update_##S(int n, T **p, T **g, T **m, T **v, const int64_t *sizes, do
         const T tb1 = (T)b1, tk = (T)k1[i], tb2 = (T)b2, tb2c = (T)(1 - b2), tc = (T)c1[i];       \
         const T te = (T)eps, ts = (T)s[i], td = (T)decay[i];                                      \
         int64_t b0 = ch[k].begin, len = ch[k].end - b0, h = split_point(len, sizeof(T));          \
-        VISIT_PAIR(G_##S, b0, h, b0 + h, len - h, ADAM_BODY_##S);                                  \
+        VISIT_PAIR(GU_##S, b0, h, b0 + h, len - h, ADAM_BODY_##S);                                  \
     }                                                                                             \
     free(ch);                                                                                     \
 }                                                                                                 \
@@ -241,7 +243,7 @@ void momentum_update_##S(int n, T **p, T **g, T **b, const int64_t *sizes, doubl
         const T tcf = coef ? (T)coef[i] : (T)0;                                                   \
         const int mode = !coef ? 0 : keep_projected ? 1 : 2;                                      \
         int64_t b0 = ch[k].begin, len = ch[k].end - b0, h = split_point(len, sizeof(T));          \
-        VISIT_PAIR(G_##S, b0, h, b0 + h, len - h, MOM_BODY_##S);                                   \
+        VISIT_PAIR(GU_##S, b0, h, b0 + h, len - h, MOM_BODY_##S);                                   \
     }                                                                                             \
     free(ch);                                                                                     \
 }                                                                                                 \
