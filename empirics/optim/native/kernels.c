@@ -10,9 +10,10 @@
  * Work items.  A tensor is cut into chunks of CHUNK values (whole rows for the per-row
  * kernels); chunks are the unit of OpenMP's schedule.  Inside a chunk the kernels walk two
  * halves at once, alternating blocks (BLOCK_BYTES in the statistics passes, UPD_BLOCK_BYTES in
- * the update passes): one core then has twice as many memory streams in flight, which on the
- * 2-core EPYC this was written on cut a read pass by ~15% and an update pass by a few per cent
- * (speed guide; blocks of 1-4 KiB were slower for the updates).  The split point is moved off a multiple of the 4 KiB page
+ * the update passes): one core then has twice as many memory streams in flight.  On the
+ * 2-core EPYC this was written on, a pass is bound by the reads in flight, not by arithmetic,
+ * and the halves made the read-only passes clearly faster and the update passes a little
+ * (update blocks of 1-4 KiB were slower than 256 bytes; docs/guide/speed.md).  The split point is moved off a multiple of the 4 KiB page
  * (split_point) so the two halves of an array never share L1 sets.  Per-row kernels pair
  * row q of the chunk's first half of rows with row q of its second half.
  *

@@ -42,9 +42,9 @@ UNCOVERED = [("VRAdam", {"maximize": True}), ("VRAdam", {"norm_scope": "tensor"}
 @needs_kernels
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_kernel_float64_equals_the_rule(name, kw):
-    """float64: the kernels reorder sums (chunks of 32768, double accumulators) and use FMA;
-    each step's rounding is ~1e-16 relative, 20 steps stay far below 1e-12 -- the bound of
-    the torch paths' own parity tests."""
+    """float64: the kernels reorder sums (blocks, lanes, chunks of 262144; float64 lanes)
+    and use FMA; each step's rounding is ~1e-16 relative, 20 steps stay far below 1e-12 --
+    the bound of the torch paths' own parity tests."""
     opt, _ = run_parity(name, steps=20, groups=GROUPS, **kw)
     assert opt.native_active
 
@@ -53,8 +53,9 @@ def test_kernel_float64_equals_the_rule(name, kw):
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_kernel_float32_equals_the_float64_rule_to_rounding(name, kw):
     """float32 kernels against the float64 rule on the same (float32) gradients.  Each step
-    adds a few float32 roundings (2^-24 ~ 6e-8 each; AVX2's square root is rsqrt + a Newton
-    step, within 2^-22) relative to the largest entry, and the moments carry them on:
+    adds a few float32 roundings (2^-24 ~ 6e-8 each; the statistics at most ~17 of them, see
+    test_statistics_equal_float64_sums_within_the_block_bound) relative to the largest
+    entry, and the moments carry them on:
     10 steps x ~20 roundings x 6e-8 < 2e-5.  A wrong coefficient (a beta, a bias
     correction, the gate) moves the result by >= 1e-3."""
     params = make_params(SHAPES, 0, dtype=torch.float32)
