@@ -142,7 +142,7 @@ class _Entry:
         self.params = params
         self.p_ptrs = np.array(p_ptrs, dtype=np.uintp)
         self.sizes = np.array([p.numel() for p in params], dtype=np.int64)
-        self.state_refs, self.state_ptrs = {}, {}
+        self.state_refs, self.state_ptrs, self.scalars = {}, {}, {}
 
     def bind_states(self, states, keys) -> bool:
         """Pointers of the state tensors ``keys``; False when one is unusable (wrong dtype,
@@ -254,16 +254,20 @@ def step(opt) -> bool:
     return True
 
 
-def _scalars(b, key) -> np.ndarray:
-    """The 0-dim state tensors ``key`` of a bucket as float64 numpy (one stack)."""
-    return torch.stack([s[key] for s in b.states]).to(torch.float64).numpy()
-
-
-def _store_scalars(b, key, values) -> None:
-    """``state[key] = values[i]`` as 0-dim tensors of the bucket's dtype (views of one
-    tensor, as the torch code stores them)."""
-    for s, v in zip(b.states, torch.from_numpy(np.asarray(values, dtype=np.float64)).to(b.dtype).unbind()):
+def _packed(b, key) -> torch.Tensor:
+    """The 0-dim state tensors ``key`` of a full bucket as one tensor whose views they are:
+    made so on first use (``state[key]`` becomes a view, as the torch code stores them too),
+    then recognised by identity, so reading and writing them is one tensor operation."""
+    tensors = [s[key] for s in b.states]
+    known = b.entry.scalars.get(key)
+    if known is not None and all(r() is t for r, t in zip(known[1], tensors)):
+        return known[0]
+    packed = torch.stack([t.cpu() for t in tensors])
+    views = packed.unbind()
+    for s, v in zip(b.states, views):
         s[key] = v
+    b.entry.scalars[key] = (packed, [weakref.ref(v) for v in views])
+    return packed
 
 
 # ----------------------------------------------------------------- VRAdam
@@ -296,12 +300,9 @@ def _vradam_apply(opt, buckets):
         beta1, beta2 = h["betas"]
         n = sums["global" if h["norm_scope"] == "global" else b.gi]
         eta = float(vr_gate(h["lr"], n, h, NUMPY))
-        # the float32 counters, advanced as one tensor and stored as its views (one op each,
-        # where a foreach add dispatches per 0-dim tensor)
-        steps = torch.stack([s["step"] for s in b.states]).cpu() + 1
-        for s, v in zip(b.states, steps.unbind()):
-            s["step"] = v
-        t = steps.to(torch.float64).numpy()
+        steps = _packed(b, "step")  # the float32 counters, advanced in one operation
+        steps.add_(1)
+        t = steps.numpy().astype(np.float64)
         bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
         ones = np.ones(b.n)
         _adam_update(b, ones * (1 - beta1), 1 / np.sqrt(bc2), eta / bc1, ones * (1 - eta * h["weight_decay"]))
@@ -326,7 +327,9 @@ def _damping(buckets):
     shared = sum(b.terms.sum(0) for b in buckets if b.group["cosine_scope"] == "global")
     for b in buckets:
         terms = b.terms if b.group["cosine_scope"] == "tensor" else np.broadcast_to(shared, b.terms.shape)
-        b.s_hat, d = _tam_damping(tuple(terms.T), {"s_hat": _scalars(b, "s_hat")}, b.group, NUMPY)
+        prev = _packed(b, "s_hat")
+        b.s_hat, d = _tam_damping(tuple(terms.T), {"s_hat": prev.numpy().astype(np.float64)}, b.group, NUMPY)
+        b.s_hat_packed = prev
         b.k1 = _f64(b.group["eps"] + d)
 
 
@@ -338,7 +341,7 @@ def _tam_apply(opt, buckets):
         _call(b.fn("momentum_update"), b.n, b.p_ptrs, b.g_ptrs, b.state_ptrs("momentum_buffer"),
               b.sizes, h["momentum"], b.k1, ones * h["lr"], ones * (1 - h["lr"] * h["weight_decay"]),
               None, 0, _threads())
-        _store_scalars(b, "s_hat", b.s_hat)
+        b.s_hat_packed.copy_(torch.from_numpy(b.s_hat))
 
 
 def _advance_steps(b) -> np.ndarray:
@@ -363,7 +366,7 @@ def _adatam_apply(opt, buckets):
         t = _advance_steps(b)
         c1 = 1 / np.sqrt(1 - h["betas"][1] ** t) if h["bias_correction"] else np.ones(b.n)
         _adam_update(b, b.k1, c1, np.full(b.n, h["lr"]), np.full(b.n, 1 - h["lr"] * h["weight_decay"]))
-        _store_scalars(b, "s_hat", b.s_hat)
+        b.s_hat_packed.copy_(torch.from_numpy(b.s_hat))
 
 
 # ----------------------------------------------------------------- AdamP, SGDP
