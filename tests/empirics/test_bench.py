@@ -83,3 +83,18 @@ def test_recorded_figures_hold_both_paths_of_every_optimizer():
         assert rows[slug(name)]["path"] == "native" and rows[slug(f"{name} (torch)")]["path"] == "torch"
         assert rows[slug(name)]["one_thread"]["ratio"] > 0
     assert report["load_average"]["before"] is not None
+
+
+def test_target_summary_counts_the_compiled_rows_and_names_the_misses():
+    from momentumlab.empirics.bench import _target_summary
+
+    def row(name, ratio, target):
+        return {"name": name, "one_thread": {"ratio": ratio}, "target": target, "meets_target": ratio <= target}
+
+    results = {"vradam": row("VRAdam", 1.3841, 1.35), "vradam_torch": row("VRAdam (torch)", 1.9, 1.35),
+               "tam": row("TAM", 1.10, 1.15), "torch_adamw_fused": {"name": "torch AdamW (fused)", "one_thread": {"ratio": 1.0}}}
+    summary = _target_summary(results)
+    assert summary == {"met": 1, "of": 2, "missed": "VRAdam 1.384 > 1.35", "verdict": "1 of 2 targets met"}
+    results["vradam"] = row("VRAdam", 1.30, 1.35)
+    assert _target_summary(results)["verdict"] == "every target met"
+    assert _target_summary(results)["missed"] == "none"

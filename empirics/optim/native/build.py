@@ -31,7 +31,7 @@ from pathlib import Path
 __all__ = ["load", "ISA_FLAGS", "BASE_FLAGS", "fresh_build_seconds"]
 
 SOURCE = Path(__file__).with_name("kernels.c")
-ABI_VERSION = 1
+ABI_VERSION = 2
 BASE_FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-std=gnu11")
 #: -march per torch CPU capability (x86-64 only; every other machine builds portable code)
 ISA_FLAGS = {"AVX512": ("-march=x86-64-v4", "-mprefer-vector-width=512"),

@@ -5,6 +5,7 @@ independent of the kernels and of torch); every option it does not cover must le
 ``native_active`` False and run the torch code.  The kernel and torch paths are never
 compared bit for bit.
 """
+import copy
 import math
 import re
 
@@ -41,9 +42,9 @@ UNCOVERED = [("VRAdam", {"maximize": True}), ("VRAdam", {"norm_scope": "tensor"}
 @needs_kernels
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_kernel_float64_equals_the_rule(name, kw):
-    """float64: the kernels reorder sums (chunks of 32768, double accumulators) and use FMA;
-    each step's rounding is ~1e-16 relative, 20 steps stay far below 1e-12 -- the bound of
-    the torch paths' own parity tests."""
+    """float64: the kernels reorder sums (blocks, lanes, chunks of 262144; float64 lanes)
+    and use FMA; each step's rounding is ~1e-16 relative, 20 steps stay far below 1e-12 --
+    the bound of the torch paths' own parity tests."""
     opt, _ = run_parity(name, steps=20, groups=GROUPS, **kw)
     assert opt.native_active
 
@@ -52,8 +53,9 @@ def test_kernel_float64_equals_the_rule(name, kw):
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_kernel_float32_equals_the_float64_rule_to_rounding(name, kw):
     """float32 kernels against the float64 rule on the same (float32) gradients.  Each step
-    adds a few float32 roundings (2^-24 ~ 6e-8 each; AVX2's square root is rsqrt + a Newton
-    step, within 2^-22) relative to the largest entry, and the moments carry them on:
+    adds a few float32 roundings (2^-24 ~ 6e-8 each; the statistics at most ~17 of them, see
+    test_statistics_equal_float64_sums_within_the_block_bound) relative to the largest
+    entry, and the moments carry them on:
     10 steps x ~20 roundings x 6e-8 < 2e-5.  A wrong coefficient (a beta, a bias
     correction, the gate) moves the result by >= 1e-3."""
     params = make_params(SHAPES, 0, dtype=torch.float32)
@@ -145,7 +147,7 @@ def test_kernel_result_does_not_depend_on_the_thread_count(name):
     """Partial sums are per chunk and added in chunk order, so the statistics do not depend
     on the threads; a lost or doubled chunk would move the result by O(1).  (Not asserted
     bitwise: float32 results differed by one ulp between 1 and 2 threads inside pytest.)"""
-    big = [(300, 200), (70000,), (64, 8, 3, 3)]  # several chunks per tensor
+    big = [(700, 400), (300000,), (64, 8, 3, 3)]  # several chunks of 262144 values per tensor
     runs = []
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -227,3 +229,109 @@ def test_without_kernels_every_class_runs_its_torch_code(name, monkeypatch):
     monkeypatch.setattr(native, "_state", {"lib": None, "info": {"available": False, "reason": "test"}})
     opt, _ = run_parity(name, steps=3, groups=GROUPS)
     assert not opt.native_active
+
+
+def _stats_inputs(seed=0):
+    """float32 tensors of one, several and a part of a chunk (262144 values), odd sizes."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = [(600, 777), (3,), (300001,), (64, 8, 3, 3)]
+    return ([torch.randn(s, generator=gen) for s in shapes], [torch.randn(s, generator=gen) for s in shapes])
+
+
+def _run_sums(xs, ys, threads):
+    import numpy as np
+    lib = native._library()
+    n, sizes = len(xs), np.array([x.numel() for x in xs], dtype=np.int64)
+    rows = np.array([x.shape[0] if x.dim() > 1 else 1 for x in xs], dtype=np.int64)
+    velocity, terms = np.empty(n), np.empty((n, 3))
+    stats = np.empty((int(rows.sum()), 4))
+    native._call(lib.tensor_sums_f32, n, native._ptrs(xs), native._ptrs(ys), sizes, 0, 0.9, 0.1, velocity, threads)
+    native._call(lib.tensor_sums_f32, n, native._ptrs(xs), native._ptrs(ys), sizes, 2, 0.0, 0.0, terms, threads)
+    native._call(lib.row_stats_f32, n, native._ptrs(ys), native._ptrs(xs), sizes, sizes // rows, stats, threads)
+    return velocity, terms, stats[:, :3], rows
+
+
+@needs_kernels
+def test_statistics_are_bitwise_the_same_on_one_and_two_threads():
+    """The kernels fix the summation order themselves (blocks, lanes, chunks, all from the
+    sizes alone), so the statistics must not change by a single bit with the thread count."""
+    import numpy as np
+    xs, ys = _stats_inputs()
+    one, two = _run_sums(xs, ys, 1)[:3], _run_sums(xs, ys, 2)[:3]
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+@needs_kernels
+def test_statistics_equal_float64_sums_within_the_block_bound():
+    """float32 lanes sum at most 16 products per block before they are widened to double:
+    the error of a sum is at most ~17 float32 roundings of the sum of |terms| (2^-24 each);
+    a lost or doubled block would be off by O(1/blocks) of it, far above."""
+    import numpy as np
+    xs, ys = _stats_inputs(1)
+    velocity, terms, stats, rows = _run_sums(xs, ys, 2)
+    bound = 17 * 2.0 ** -24
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        x64, y64 = x.double().numpy().ravel(), y.double().numpy().ravel()
+        u = (0.9 * x.numpy().ravel() + 0.1 * y.numpy().ravel()).astype(np.float64)  # formed in float32
+        assert abs(velocity[i] - (u * u).sum()) <= bound * (u * u).sum()
+        for got, prods in zip(terms[i], (x64 * y64, x64 * x64, y64 * y64)):
+            assert abs(got - prods.sum()) <= bound * np.abs(prods).sum()
+    start = 0
+    for x, y, r in zip(xs, ys, rows):  # row_stats(w=ys, g=xs): (g.w, g.g, w.w) per row
+        g64, w64 = x.double().numpy().reshape(r, -1), y.double().numpy().reshape(r, -1)
+        for got, prods in zip(stats[start:start + r].T, (g64 * w64, g64 * g64, w64 * w64)):
+            assert np.all(np.abs(got - prods.sum(1)) <= bound * np.abs(prods).sum(1))
+        start += r
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("replaced", ["state", "parameter"])
+def test_kernels_follow_replaced_state_and_parameter_storage(name, replaced):
+    """The kernels cache pointers per group.  Rewind the state with ``load_state_dict`` (new
+    tensors), or give a parameter new storage (``p.data = ...``): the next step must equal
+    that of a fresh optimizer loaded with the same state (same kernels, same operations).
+    The old tensors are kept alive, so a stale pointer would read and write them instead."""
+    params = make_params(SHAPES, 0, dtype=torch.float32)
+    opt = OPTIMIZERS[name](params, **BASE_KW[name])
+    for t in range(2):
+        set_grads(opt, gradients(params, t))
+        opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    set_grads(opt, gradients(params, 2))
+    opt.step()
+    held = [dict(opt.state[p]) for p in params] + [params[2].data]
+    opt.load_state_dict(copy.deepcopy(saved) if replaced == "state" else saved)  # back to step 2
+    if replaced == "parameter":
+        params[2].data = params[2].data.clone()
+    twin = [p.detach().clone().requires_grad_() for p in params]
+    fresh = OPTIMIZERS[name](twin, **BASE_KW[name])
+    fresh.load_state_dict(copy.deepcopy(saved))
+    for o, ps in ((opt, params), (fresh, twin)):
+        set_grads(o, gradients(ps, 3))
+        assert o.native_active
+        o.step()
+    for a, b in zip(params, twin):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert held
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_switching_between_kernels_and_torch_code_keeps_the_state(name):
+    """Kernels, then the torch code, then the kernels again (the kernels keep the scalar
+    state -- step counters, ``s_hat`` -- as views of one tensor; the torch code replaces or
+    updates them in place): in float64 both paths equal the rule to ~1e-12, so the switched
+    run equals a torch-code-only run to 1e-10; a lost or repeated state update is O(1e-3)."""
+    runs = []
+    for switch in (True, False):
+        params = make_params(SHAPES, 0)
+        opt = OPTIMIZERS[name](split_groups(params, GROUPS), **BASE_KW[name])
+        for t in range(6):
+            opt.native = switch and t not in (2, 3)
+            set_grads(opt, gradients(params, t))
+            opt.step()
+        runs.append(params)
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
