@@ -222,6 +222,7 @@ def test_threshold_status_and_expression_against_numpy_eigenvalues():
         syms = {s_.name: s_ for s_ in sp.sympify(thr).free_symbols}
         model_vals = {"beta": v.get("beta", 0.0), "G": 0.0}  # RMSProp: no momentum
         h_star = float(sp.sympify(thr).subs({s_: model_vals[n] for n, s_ in syms.items()}))
+        assert rf.threshold_value(name) == pytest.approx(h_star, rel=1e-12)  # G = 0: gate open at m = 0
         for f, outside in ((0.999, False), (1.001, True)):
             lam = f * h_star / v["lr"]  # preconditioned spaces: root P = 1, eps = 0
             root = 1.0 if space.second_moment is not None else None
