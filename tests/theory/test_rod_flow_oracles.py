@@ -236,3 +236,11 @@ def test_threshold_status_and_expression_against_numpy_eigenvalues():
             assert (max(abs(ev)) > 1) == outside, (name, f, ev)
             if outside:
                 assert min(ev.real) < -1, name
+
+
+def test_identities_prove_both_parities_of_the_flipped_rod():
+    """The flipped-rod recursion is reduced once for even and once for odd t (s = (-1)^t = +1
+    and -1): a derivation that proves one parity twice is not the claim."""
+    steps = [s for s in _d("rodflow.identities").steps if s.text.startswith("flipped rod")]
+    assert [("even" in s.text, "odd" in s.text, s.kind) for s in steps] == [
+        (True, False, "reduced"), (False, True, "reduced")]
