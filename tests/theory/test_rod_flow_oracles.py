@@ -208,6 +208,27 @@ def test_quartic_field_against_the_rod_of_gd():
     assert float(dd.subs(at)) == pytest.approx(-2 * dv - (F(c + dv) - F(c - dv)) / 2, rel=1e-12)
 
 
+def test_blindness_example_steps_are_reduced():
+    """The blind-spot steps (rotation A = r R(theta)) on their own, before the full derivation;
+    the example's eigenvalues against numpy: |mu| = 1.1 while the flip block decays."""
+    steps = rf._blindness_steps()
+    assert [s.kind for s in steps] == ["reduced", "reduced"]
+    th, r = np.pi / 2, 1.1
+    A = r * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    assert max(abs(np.linalg.eigvals(A))) == pytest.approx(1.1)
+    assert max(np.linalg.eigvals(-(np.eye(2) + A)).real) == pytest.approx(-1.0)
+
+
+def test_gd_and_heavy_ball_rod_thresholds_alone():
+    """rod_threshold for two cheap spaces, every step reduced, against Cohen et al. 2021 (2 and
+    2 + 2 beta) -- ahead of the full derivation over all spaces."""
+    beta = sp.Symbol("beta", real=True)
+    for name, want in (("gd", sp.Integer(2)), ("heavy_ball", 2 + 2 * beta)):
+        rt = rf.rod_threshold(name)
+        assert all(s.kind in ("reduced", "note") for s in rt.steps), name
+        assert sp.simplify(rt.rod - want) == 0 and sp.simplify(rt.discrete - want) == 0
+
+
 def test_threshold_status_and_expression_against_numpy_eigenvalues():
     """The returned rod thresholds (one per phase space) at the default values: just below the
     flip the frozen map's eigenvalues stay inside the unit disc, just above one leaves through -1
