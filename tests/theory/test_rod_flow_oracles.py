@@ -208,6 +208,27 @@ def test_quartic_field_against_the_rod_of_gd():
     assert float(dd.subs(at)) == pytest.approx(-2 * dv - (F(c + dv) - F(c - dv)) / 2, rel=1e-12)
 
 
+def _shown(e):
+    e = sp.sympify(e)
+    return list(e) if isinstance(e, sp.MatrixBase) else [e]
+
+
+@pytest.mark.parametrize("cid", ["rodflow.identities", "rodflow.self_stabilization", "rodflow.quartic"])
+def test_every_reduced_step_shows_a_zero_residual(cid):
+    """What explain() shows is what sympy reduced: a reduced step's expression is its residual,
+    0 -- except the quartic's multiplier roots, shown as values and checked against numbers."""
+    values = ("the multiplier is", "for a cycle multiplier")
+    for s in _d(cid).steps:
+        if s.kind != "reduced" or s.text.startswith(values):
+            continue
+        assert all(sp.simplify(x) == 0 for x in _shown(s.expr)), s.text[:60]
+    if cid == "rodflow.quartic":
+        shown = {s.text[:22]: _shown(s.expr) for s in _d(cid).steps if s.text.startswith(values)}
+        assert 3 in shown["the multiplier is +1 a"]
+        assert [float(x) for x in shown["the multiplier is -1 a"]] == pytest.approx([1 + math.sqrt(5)])
+        assert [float(x) for x in shown["for a cycle multiplier"]] == [-1.0, -1.0]
+
+
 def test_blindness_example_steps_are_reduced():
     """The blind-spot steps (rotation A = r R(theta)) on their own, before the full derivation;
     the example's eigenvalues against numpy: |mu| = 1.1 while the flip block decays."""
