@@ -269,3 +269,39 @@ def test_period2_steps_against_numbers():
     at = {r: rv, b1s: bv, lam: lv, b3s: b3, Vs: V}
     vals = [float(sp.sympify(e).subs(at)) for e in jury]
     np.testing.assert_allclose(vals, [p(0.0), p(1.0), p(-1.0)], rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ what explain() shows
+_VALUES = ("det(I - A(h))", "beta1 > 0: the paper", "a feasible case", "open gate", "saturated gate",
+           "the saturated step exceeds", "Jury")
+
+
+def _shown(e):
+    e = sp.sympify(e)
+    return list(e) if isinstance(e, (sp.MatrixBase, sp.Tuple)) else [e]
+
+
+@pytest.mark.parametrize("cid", ["vradam.lyapunov", "vradam.euler_lagrange", "vradam.update_bound",
+                                 "vradam.period2_orbit"])
+def test_every_reduced_step_shows_a_zero_residual(cid):
+    """A reduced step's shown expression is its residual, 0; the steps that show a value instead
+    (listed in _VALUES) are compared with numbers in the tests above and here."""
+    for s in get_claim(cid).derive().steps:
+        if s.kind != "reduced" or s.text.startswith(_VALUES):
+            continue
+        assert all(sp.simplify(x) == 0 for x in _shown(s.expr)), s.text[:60]
+
+
+def test_lyapunov_shown_values_against_numpy():
+    d = get_claim("vradam.lyapunov").derive()
+    hs, bs = sp.Symbol("h", positive=True), sp.Symbol("beta1", positive=True)
+    det = [s for s in d.steps if s.text.startswith("det(I - A(h))")][0].expr
+    for hv, bv in ((0.7, 0.3), (3.1, 0.85)):
+        assert float(det.subs({hs: hv, bs: bv})) == pytest.approx(np.linalg.det(np.eye(2) - _ema_matrix(hv, bv)),
+                                                                  rel=1e-12)
+    M, big = [s for s in d.steps if s.text.startswith("beta1 > 0: the paper")][0].expr
+    np.testing.assert_allclose(np.array(M, dtype=float), _ema_matrix(36.0, 0.9) @ _ema_matrix(36.0 / 11, 0.9),
+                               rtol=1e-12)
+    sat = [s for s in get_claim("vradam.update_bound").derive().steps
+           if s.text.startswith("saturated gate")][0].expr
+    assert sat is sp.oo and _vr_step_norm(1e6, 1.0, 1.0, 10.0) > 1e4  # grows without bound
