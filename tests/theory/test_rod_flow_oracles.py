@@ -172,6 +172,11 @@ def test_self_stabilization_status_and_expression():
           sp.Symbol("c_y", real=True): cy, sp.Symbol("d_x", real=True): dx}
     got = [float(e.subs(at)) for e in expr]
     np.testing.assert_allclose(got, want, rtol=1e-7)
+    # the first (shown) step: the whole field (dc_x, dc_y, dd_x, dd_y); dc_x carries the cubic term
+    shown = d.steps[0].expr.replace(sp.Function("S"), sp.Lambda(y, 2 + y**2)).replace(
+        sp.Function("h"), sp.Lambda(y, y**3 / 3)).doit()
+    full = [(fp + fm)[0] / 2, (fp + fm)[1] / 2, -2 * dx - (fp - fm)[0] / 2, -(fp - fm)[1] / 2]
+    np.testing.assert_allclose([float(e.subs(at)) for e in shown], full, rtol=1e-7, atol=1e-9)
 
 
 def test_quartic_status_expression_and_cycles():
