@@ -305,3 +305,13 @@ def test_lyapunov_shown_values_against_numpy():
     sat = [s for s in get_claim("vradam.update_bound").derive().steps
            if s.text.startswith("saturated gate")][0].expr
     assert sat is sp.oo and _vr_step_norm(1e6, 1.0, 1.0, 10.0) > 1e4  # grows without bound
+
+
+def test_euler_lagrange_shown_lagrangian_is_kinetic_minus_potential():
+    """The Lagrangian the derivation shows, at n = 2 with V = 7, against T(v) - 7 in numpy."""
+    L = get_claim("vradam.euler_lagrange").derive().steps[0].expr
+    L = L.replace(sp.Function("V"), sp.Lambda(sp.Dummy("y"), 7)).subs(vr.DIM, 2).doit()
+    v = sp.IndexedBase("v")
+    m, b3 = sp.Symbol("m", positive=True), sp.Symbol("beta3", positive=True)
+    got = float(L.subs({v[1]: 0.3, v[2]: -1.1, m: 1.4, b3: 0.6}))
+    assert got == pytest.approx(_kinetic(np.array([0.3, -1.1]), 1.4, 0.6) - 7, rel=1e-12)
