@@ -1,0 +1,255 @@
+"""``theory.analyze`` against a numeric oracle: the rule itself run in numpy.
+
+For each analysed rule the oracle settles the state (many steps at the minimum, so counters grow
+and scalar state reaches its fixed point), builds the one-step Jacobian by central finite
+differences of ``rule.step`` (``sqrt`` frozen at 1 where the analysis freezes a preconditioner)
+and takes numpy's spectral radius: it must cross 1 at the threshold ``analyze`` derives, at
+seeded random parameter values.  Written as the fast test selection of the mutation run
+(``scripts/mutation.py``, issue 9); the rules below marked "test rule" are written here from
+their equations to reach branches no shipped rule reaches (a counter that starts at 1, a
+settling scalar, an ``abs`` of a nonzero quantity).
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from momentumlab.theory.analyze import (NotAnalyzable, _flatten, _unflatten, analyze, bind,
+                                        default_symbolic, load_rule)
+from momentumlab.theory.linearize import MU
+from momentumlab.theory.ops import NUMPY, frozen_sqrt
+from momentumlab.theory.rules import Rule, get_rule
+
+USER = str(Path(__file__).resolve().parents[2] / "examples" / "my_momentum.py")
+RNG = np.random.default_rng(20261203)
+
+
+# ------------------------------------------------------------------ the numeric oracle
+def _floats(state):
+    """Keys ``(name, index or None)`` of the float entries of a numeric state (ints: counters)."""
+    out = []
+    for k, v in state.items():
+        if isinstance(v, tuple):
+            out += [(k, i) for i, e in enumerate(v) if not isinstance(e, (int, np.integer))]
+        elif not isinstance(v, (int, np.integer)) and v is not None:
+            out.append((k, None))
+    return out
+
+
+def _get(state, key):
+    k, i = key
+    return state[k] if i is None else state[k][i]
+
+
+def _put(state, key, val):
+    k, i = key
+    s = dict(state)
+    if i is None:
+        s[k] = val
+    else:
+        t = list(s[k])
+        t[i] = val
+        s[k] = tuple(t)
+    return s
+
+
+def numeric_rho(rule, values, lam, frozen=False, settle=400):
+    """Spectral radius of the numeric one-step Jacobian at the late-time fixed point."""
+    ops = frozen_sqrt(NUMPY, 1.0) if frozen else NUMPY
+    h = rule.hyper(**values)
+    w, st = 0.0, rule.init(np.float64(0.0), ops)
+    for _ in range(settle):  # at the minimum: g = 0, only counters and scalars move
+        w, st = rule.step(w, lam * w, st, h, ops)
+    keys = [None] + _floats(st)
+
+    def F(x):
+        s = st
+        for key, v in zip(keys[1:], x[1:]):
+            s = _put(s, key, np.float64(v))
+        w1, s1 = rule.step(np.float64(x[0]), lam * np.float64(x[0]), s, h, ops)
+        return np.array([w1] + [float(_get(s1, k)) for k in keys[1:]], dtype=float)
+
+    x0 = np.array([0.0] + [float(_get(st, k)) for k in keys[1:]])
+    eps = 1e-6
+    J = np.column_stack([(F(x0 + eps * e) - F(x0 - eps * e)) / (2 * eps) for e in np.eye(len(x0))])
+    return max(abs(np.linalg.eigvals(J)))
+
+
+def assert_crossing(an, point, frozen=False, lr=0.1, settle=400):
+    """rho < 1 just below the derived threshold, > 1 just above (lr fixed, lambda varied)."""
+    thr = an.threshold_value(**point)
+    values = bind(an.values, an.bindings, point)
+    values["lr"] = lr
+    scale = an.lr_scale() if frozen else 1.0
+    for f, above in ((0.995, False), (1.005, True)):
+        lam = f * thr * scale / lr
+        rho = numeric_rho(an.rule, values, lam, frozen=frozen, settle=settle)
+        assert (rho > 1) == above, (an.rule.name, point, f, rho)
+    return thr
+
+
+def _random_point(an, n=2, hi=0.95):
+    return [{b.name: float(u) for b, u in zip(an.bindings, row)}
+            for row in RNG.uniform(0.0, hi, (n, len(an.bindings)))]
+
+
+# ------------------------------------------------------------------ test rules (written here)
+def _counted_init(w, ops):
+    return {"t": 1, "m": ops.zeros_like(w), "s": 0.0}
+
+
+def _counted_step(w, g, state, h, ops):
+    """Bias-corrected EMA momentum whose counter starts at 1, and a scale s' = b2 s + 1 that
+    settles at 1/(1 - b2): the step lr (1 - b2) s' m'/(1 - beta^t) is EMA momentum at late time."""
+    t = state["t"] + 1
+    m = h["beta"] * state["m"] + (1 - h["beta"]) * g
+    s = h["b2"] * state["s"] + 1
+    return w - h["lr"] * (1 - h["b2"]) * s * m / (1 - h["beta"] ** t), {"t": t, "m": m, "s": s}
+
+
+COUNTED = Rule("counted_ema", _counted_init, _counted_step, {"lr": 0.1, "beta": 0.9, "b2": 0.5})
+
+
+def _abs_init(w, ops):
+    return {"v": ops.zeros_like(w)}
+
+
+def _abs_step(w, g, state, h, ops):
+    """Heavy ball with its step scaled by |1 - 2 beta| (nonzero at beta = 0.9, negative inside)."""
+    v = h["beta"] * state["v"] + g
+    return w - h["lr"] * ops.abs(1 - 2 * h["beta"]) * v, {"v": v}
+
+
+ABS_HB = Rule("abs_scaled_heavy_ball", _abs_init, _abs_step, {"lr": 0.1, "beta": 0.9})
+
+
+# ------------------------------------------------------------------ helpers and bad input
+def test_flatten_unflatten_round_trip_and_padding():
+    state = {"a": 1.5, "b": (2.0, 3.0, 4.0), "c": None}
+    assert _unflatten(_flatten(state), state) == state
+    got = _unflatten({("b", 1): 9.0, ("d", 2): 7.0}, {"b": (2.0, 3.0), "d": None})
+    assert got == {"b": (2.0, 9.0), "d": (None, None, 7.0)}
+
+
+def test_default_symbolic_and_bindings():
+    vals = {"lr": 0.1, "betas": (0.0, 0.9, 0.5), "eps": 1e-8, "nu": 0.7, "flag": True, "wd": 0.0}
+    assert default_symbolic(vals) == ["beta2", "beta3", "nu"]
+    with pytest.raises(ValueError, match="not a numeric hyperparameter"):
+        analyze("qhm", symbolic=["lr"])
+
+
+# ------------------------------------------------------------------ thresholds vs the oracle
+def test_user_heavy_ball_threshold_flip_and_sharpness_against_the_rule():
+    an = analyze(f"{USER}:heavy_ball", {"lr": 0.05})
+    for point in [an.point()] + _random_point(an):
+        thr = assert_crossing(an, point)
+        assert float(an.flip.subs(sp.Symbol("beta", real=True), point["beta"])) == pytest.approx(thr, rel=1e-12)
+    s = an.summary()
+    # predicted EoS sharpness: GD with lr = 0.05 flips at lambda = S (the rule, numerically)
+    S = s["eos_sharpness_at_values"]
+    assert numeric_rho(an.rule, an.values, 0.995 * S) < 1 < numeric_rho(an.rule, an.values, 1.005 * S)
+    eta = sp.Symbol("eta", positive=True)
+    assert float(an.eos_sharpness().subs({eta: 0.05, sp.Symbol("beta", real=True): 0.9})) == pytest.approx(S, rel=1e-12)
+    assert s["rod_flow_flip_at_values"] == pytest.approx(s["threshold_at_values"], rel=1e-12)
+    assert an.lr_scale() == 1.0
+
+
+def test_characteristic_polynomial_against_numpy():
+    """p(mu) = det(mu I - A) at random (beta, h) against numpy's characteristic polynomial of the
+    rule's numeric Jacobian (lr = h, lambda = 1), and the shown step with the same p."""
+    an = analyze(f"{USER}:nesterov")
+    b, H = sp.Symbol("beta", real=True), sp.Symbol("eta_lambda", positive=True)
+    step = [s for s in an.analysis.steps if s.text.startswith("characteristic polynomial")][0]
+    for bv, hv in RNG.uniform(0.05, 0.95, (3, 2)):
+        h = an.rule.hyper(lr=hv, beta=bv)
+        cols = []
+        for z in np.eye(2):
+            w1, s1 = an.rule.step(z[0], z[0], {"velocity": z[1]}, h, NUMPY)
+            cols.append([w1, s1["velocity"]])
+        want = np.poly(np.array(cols).T)  # [1, c1, c0]
+        for p in (an.charpoly, step.expr):
+            got = [float(sp.expand(p).coeff(MU, k).subs({b: bv, sp.Symbol("h", positive=True): hv,
+                                                         H: hv}))
+                   for k in (2, 1, 0)]
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_counter_from_one_and_settling_scalar_against_the_rule():
+    an = analyze(COUNTED)
+    assert an.counter == "t" and an.status == "proved"
+    assert any("'s' at the fixed point" in a for a in an.assumptions)
+    for point in [an.point()] + _random_point(an):
+        assert_crossing(an, point)
+
+
+def test_sgd_counter_and_dampening_against_the_rule():
+    an = analyze("sgd")
+    for point in _random_point(an):
+        assert_crossing(an, point)
+
+
+def test_abs_of_a_nonzero_quantity_against_the_rule():
+    an = analyze(ABS_HB, symbolic=[])
+    assert any("Abs" in n or "abs" in n for n in an.notes + an.assumptions) or an.threshold is not None
+    assert_crossing(an, {})
+    an2 = analyze(ABS_HB, {"beta": 0.2}, symbolic=[])
+    assert_crossing(an2, {})
+
+
+def test_frozen_preconditioner_lr_scale_and_summary_against_the_rule():
+    an = analyze("adam")
+    assert an.frozen_sqrt and an.lr_scale() == pytest.approx(1 + 1e-8, rel=1e-15)
+    for point in _random_point(an, 1, 0.9):  # beta2^t -> 0: bias corrections 1
+        assert_crossing(an, point, frozen=True, settle=20000)
+    s = an.summary()
+    assert s["symbolic"] == {"beta1": "betas[0]", "beta2": "betas[1]"}
+    assert "P^{-1}" in s["x"] and s["eos_sharpness_at_values"] == pytest.approx(
+        s["threshold_at_values"] / an.values["lr"], rel=1e-12)
+
+
+def test_vr_momentum_min_gate_resolved_against_the_rule():
+    an = analyze("vr_momentum")
+    assert any(n.startswith("Min") for n in an.notes)
+    assert_crossing(an, _random_point(an, 1)[0])
+
+
+# ------------------------------------------------------------------ traced boundary
+def test_traced_threshold_against_the_rule_and_edges():
+    an = analyze(f"{USER}:ema")
+    ys = np.array([0.0, 0.3, 0.8])
+    traced = an.traced_threshold("beta", ys, x_max=100.0)
+    for y, t in zip(ys, traced):
+        assert numeric_rho(an.rule, {"lr": 0.1, "beta": y}, 0.99999 * t / 0.1) < 1
+        assert numeric_rho(an.rule, {"lr": 0.1, "beta": y}, 1.00001 * t / 0.1) > 1
+    np.testing.assert_allclose(traced, 2 * (1 + ys) / (1 - ys), rtol=1e-12)  # Cohen et al. 2021
+    one = an.traced_threshold(x_max=100.0)
+    assert one.shape == (1,) and one[0] == pytest.approx(38.0, rel=1e-12)
+    # scan ending before the threshold: the boundary is beyond it (inf), not an index error
+    assert np.isinf(an.traced_threshold("beta", np.array([0.9]), x_max=10.0)[0])
+    # the last scan point is the first unstable one (h = 1.5, 3): the boundary 2 of GD (beta = 0)
+    assert an.traced_threshold("beta", np.array([0.0]), x_max=3.0, n=3)[0] == pytest.approx(2.0, rel=1e-12)
+    # first scan point already unstable: 0
+    assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == 0.0
+
+
+def test_refusals():
+    for spec, reason in (("lion", "step function"),
+                         (f"{Path(USER).parent / 'not_analyzable.py'}:normalized", "vanishes there"),
+                         (f"{Path(USER).parent / 'not_analyzable.py'}:decaying", "does not settle"),
+                         (f"{Path(USER).parent / 'not_analyzable.py'}:push", "not a fixed point")):
+        with pytest.raises(NotAnalyzable, match=reason):
+            analyze(spec)
+    with pytest.raises(ValueError, match="no Rule named"):
+        load_rule(f"{USER}:missing")
+
+
+# ------------------------------------------------------------------ candidate path
+def test_aggmo_candidate_against_the_rule():
+    an = analyze("aggmo")
+    assert an.threshold_kind == "candidate" and an.status == "derived"
+    step = [s for s in an.analysis.steps if "traced boundary" in s.text][0]
+    assert "64 parameter points" in step.text
+    for point in _random_point(an, 2):
+        assert_crossing(an, point)
+    assert an.flip is not None
