@@ -29,13 +29,24 @@ def _shown_factors(e):
     ((b - 1) ** 3 / (b + 2), {b: 0.3}, -1),
     (2 * (b + 1) / ((1 - b) * eta), {b: 0.9}, 1),
     ((x - 3) / (x + 1), {}, -1),  # symbols the point leaves out are taken at 1
+    ((2 * x - 3) / (x + 1), {}, -1),  # ... so 2x - 3 is shown as -(3 - 2x) (positive at x = 1)
     (sp.Integer(2) / eta, {}, 1),
+    (1 / (b + 2), {b: 0.5}, 1),  # a numerator 1 is a positive number too
+    (-1 / (b + 2), {b: 0.5}, -1),
+    ((2 * b - 1) / (b + 2), {b: 0.9}, 1),  # a factor in (0, 1) at the point is kept as it is
+    ((b + 1) / 2, {b: 0.5}, 1),
+    (3 * (b + 1), {b: 0.5}, 1),
 ])
 def test_display_form_is_equal_with_positive_factors(expr, point, sign):
     shown = display_form(expr, point)
     assert sp.simplify(shown - expr) == 0
     got_sign, factors = _shown_factors(shown)
     assert got_sign == sign, shown
-    at = {**{s: 1 for s in expr.free_symbols}, **point}
+    at = {**{s: 1 for s in expr.free_symbols}, **point}  # display_form takes a symbol the point leaves out at 1
     for f in factors:
         assert float(f.subs(at)) > 0, (shown, f)
+
+
+def test_no_denominator_is_shown_without_one():
+    shown = display_form(3 * (b + 1) * (b - 2), {b: 0.5})
+    assert "/" not in str(shown) and sp.simplify(shown - 3 * (b + 1) * (b - 2)) == 0
