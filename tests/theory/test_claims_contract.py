@@ -6,8 +6,9 @@ import pytest
 import sympy as sp
 
 import momentumlab.theory.stability  # noqa: F401  (registers the stability claims)
-from momentumlab.theory.claims import (DEFAULT_CONTROLS, CheckResult, Claim, Derivation, Step,
-                                      UnknownClaimError, is_zero, resolution, run_controls)
+from momentumlab.theory.claims import (DEFAULT_CONTROLS, CheckResult, Claim, Control, Derivation,
+                                      Step, UnknownClaimError, is_zero, piecewise_branch,
+                                      resolution, run_controls)
 
 
 def test_only_the_two_proved_statuses_are_proved():
@@ -52,6 +53,7 @@ def _band(lo, hi):
     (0.999, 1.2, 10 ** -0.5),    # 1.3162 > 1.2; 1.1778 is accepted
     (0.6, 1.5, 10 ** -0.25),     # 1.5623 and 0.4377 rejected; 1.3162 accepted
     (0.3, 1.5, 10 ** 0.5),       # delta = 1.778: 1/2.778 = 0.36 accepted; 3.16: 0.24 rejected
+    (0.55, 2.5, 10 ** 0.25),     # delta = 1: 1 + 1 = 2 accepted; 1.778: 2.778 and 0.36 rejected
 ])
 def test_resolution_for_known_bands(lo, hi, want):
     assert resolution(_band(lo, hi)) == pytest.approx(want, rel=1e-9)
@@ -75,6 +77,24 @@ def test_unknown_id_suggestions():
     assert UnknownClaimError("heavy").near == ["stability.heavy_ball"]  # a close match at 0.4
     assert len(UnknownClaimError("stab").near) == 5  # at most five
     # no close match: the ids of the same topic
-    near = UnknownClaimError("stability." + "z" * 40).near
+    near = UnknownClaimError("stability." + "z" * 100).near
     assert len(near) == 5 and all(n.startswith("stability.") for n in near)
-    assert UnknownClaimError("nosuchtopic." + "z" * 40).near == []
+    assert UnknownClaimError("nosuchtopic." + "z" * 100).near == []
+
+
+def test_all_controls_are_the_defaults_then_the_claims_own():
+    own = Control("beta -> beta^2", lambda r: 0.0)
+    claim = Claim("tmp.z", "t", "s", "st", (), lambda: Derivation.from_steps(None, []),
+                  controls=(own,))
+    assert claim.all_controls == (*DEFAULT_CONTROLS, own)
+
+
+@pytest.mark.parametrize("cond", ["eq", "gt"])
+def test_piecewise_branch_refuses_an_undecidable_condition(cond):
+    x, y = sp.symbols("x y", positive=True)
+    c = sp.Eq(x, y) if cond == "eq" else x > y  # true for some positive x, y, false for others
+    with pytest.raises(ValueError, match="cannot decide"):
+        piecewise_branch(sp.Piecewise((1, c), (2, True)))
+    # decided ones: x + y > 0 and x + y != 0 hold for positive symbols
+    assert piecewise_branch(sp.Piecewise((1, sp.Eq(x + y, 0)), (2, True))) == 2
+    assert piecewise_branch(sp.Piecewise((1, x + y > 0), (2, True))) == 1
