@@ -98,10 +98,12 @@ def test_statuses_and_lemmas():
 def _value(e, rng):
     """``e`` at random values of its free symbols, drawn inside their assumptions (a positive
     symbol in (0.05, 3), a nonnegative one in [0, 3), integers from 1 to 6, beta_2 in (0.5, 1)
-    above beta_1 in [0, 0.5))."""
+    above beta_1 in [0, 0.5), the horizon N in (10, 1000)); symbols in name order (reproducible)."""
     vals = {}
-    for s in e.free_symbols:
-        if s.name in ("beta_2",):
+    for s in sorted(e.free_symbols, key=lambda s: s.name):
+        if s.name == "N":
+            vals[s] = rng.uniform(10.0, 1000.0)
+        elif s.name in ("beta_2",):
             vals[s] = rng.uniform(0.5, 0.99)
         elif s.name in ("beta_1", "beta"):
             vals[s] = rng.uniform(0.0, 0.5)
