@@ -74,7 +74,8 @@ def test_explain_numbers_the_steps_from_one():
 
 
 def test_unknown_id_suggestions():
-    assert UnknownClaimError("heavy").near == ["stability.heavy_ball"]  # a close match at 0.4
+    # difflib ratio 0.4: a close match at the cutoff 0.3, whichever other claims are registered
+    assert "stability.heavy_ball" in UnknownClaimError("heavy").near
     assert len(UnknownClaimError("stab").near) == 5  # at most five
     # no close match: the ids of the same topic
     near = UnknownClaimError("stability." + "z" * 100).near
