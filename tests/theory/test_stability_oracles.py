@@ -110,3 +110,47 @@ def test_characteristic_polynomial_against_numpy():
         A = RNG.integers(-5, 6, size=(n, n))
         p = sp.Poly(characteristic_polynomial(sp.Matrix(A), MU), MU).all_coeffs()
         assert np.allclose(np.array(p, dtype=float), np.poly(A.astype(float)), rtol=1e-12)
+
+
+def test_vradam_threshold_display_shows_the_gate():
+    """The displayed threshold with G = min(beta3 ||v||^2, alpha1), at random values, against
+    the paper's B(beta1)(1 + min(beta3 ||v||^2, alpha1))."""
+    shown = analyse("vradam").threshold_display
+    names = {s.name: s for s in shown.free_symbols}
+    for _ in range(4):
+        b, b3, a1, v = RNG.uniform(0, 0.95), RNG.uniform(0, 5), RNG.uniform(0, 5), RNG.uniform(0, 3)
+        got = float(shown.subs({names["beta"]: b, names["beta3"]: b3, names["alpha1"]: a1,
+                                names["||v||"]: v}))
+        assert got == pytest.approx((2 + 2 * b) / (1 - b) * (1 + min(b3 * v * v, a1)), rel=1e-12)
+
+
+def test_nadam_aside_without_momentum_decay_against_the_float_rule():
+    """The aside's threshold (momentum_decay = 0, so mu_t = beta1/2) is where the float
+    Jacobian of torch's NAdam rule with momentum_decay = 0 leaves the unit disc."""
+    import math
+
+    from momentumlab.theory.claims import get_claim
+    from momentumlab.theory.ops import frozen_sqrt
+    from momentumlab.theory.rules import get_rule
+    from tests.theory.test_stability import PY
+
+    aside = [s for s in get_claim("stability.nadam").derive().steps if s.text.startswith("aside")]
+    thr_expr = aside[0].expr
+    beta = {s.name: s for s in thr_expr.free_symbols}["beta"]
+    model, rule = get_model("nadam"), get_rule("nadam")
+    for b in (0.3, 0.9):
+        thr = float(thr_expr.subs(beta, b))
+
+        def rho(x):
+            v = {**model.defaults(), "beta": b, "lr": x * (1 + model.defaults()["epsilon"])}
+            hyper, st0 = model.setup(v, 10**15, 1.0, "frozen")
+            h = rule.hyper(**{**hyper, "momentum_decay": 0.0})
+            ops = frozen_sqrt(PY, 1.0)
+            state = {**rule.init(0.0, ops), **st0}
+            cols = []
+            for z in ((1e-7, 0.0), (0.0, 1e-7)):
+                w1, s1 = rule.step(z[0], z[0], {**state, "exp_avg": z[1]}, h, ops)
+                cols.append([w1 / 1e-7, s1["exp_avg"] / 1e-7])
+            return np.abs(np.linalg.eigvals(np.array(cols).T)).max()
+
+        assert math.isfinite(thr) and rho(0.99 * thr) < 1 < rho(1.01 * thr)
