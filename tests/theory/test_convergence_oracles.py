@@ -246,3 +246,18 @@ def test_gate_counterexample_exact_rationals():
     g = lambda x: 1 / (1 + min(2 * x * x, 3))  # noqa: E731
     assert float(m2) == pytest.approx(0.5 * (g(1.5) * 1.5 + g(-0.5) * -0.5), rel=1e-12)
     assert f2 == sp.Rational(1, 8)
+
+
+def test_domain_error_names_the_smallest_horizon():
+    for beta1, N, shown in ((0.9, 10, "N > 10)"), (0.5, 2, "N > 2)"), (0.75, 3, "N > 4)")):
+        with pytest.raises(ValueError) as err:
+            cv.adam_bound_value(N=N, d=1, L=1, R=1, eps=1e-8, beta1=beta1, alpha0=1, delta=1)
+        assert shown in str(err.value)  # N > 1/(1 - beta1)
+
+
+def test_u_coefficient_step_shows_the_proofs_numbers():
+    """C's AM-GM gives (R/sqrt(1-b1)) 2 sqrt(k+1) (1/(2c) with c = 1/4), B's gives
+    (R/sqrt(1-b1)) 1 sqrt(k) (lambda_k/2 with lambda_k = 2 R sqrt(k)/sqrt(1-b1)); 2 + 1 <= 3."""
+    text = [s.text for s in get_claim("convergence.adam_bound").derive().steps
+            if s.text.startswith("U coefficients")][0]
+    assert "C's (R/sqrt(1-beta_1)) 2 sqrt(k+1) plus B's (R/sqrt(1-beta_1)) 1 sqrt(k) <= 3" in text
