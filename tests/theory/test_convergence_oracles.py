@@ -261,3 +261,13 @@ def test_u_coefficient_step_shows_the_proofs_numbers():
     text = [s.text for s in get_claim("convergence.adam_bound").derive().steps
             if s.text.startswith("U coefficients")][0]
     assert "C's (R/sqrt(1-beta_1)) 2 sqrt(k+1) plus B's (R/sqrt(1-beta_1)) 1 sqrt(k) <= 3" in text
+
+
+def test_bound_terms_take_a_vector_of_horizons():
+    p = _draw()
+    Ns = np.array([p["N"], 2 * p["N"], 5 * p["N"]])
+    got = cv.bound_terms(**{**p, "N": Ns})
+    for i, N in enumerate(Ns):
+        want = _paper(**{**p, "N": float(N)})
+        for k in want:
+            assert float(got[k][i]) == pytest.approx(want[k], rel=1e-9), (k, N)
