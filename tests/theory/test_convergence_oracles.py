@@ -97,7 +97,7 @@ def test_statuses_and_lemmas():
 
 def _value(e, rng):
     """``e`` at random values of its free symbols, drawn inside their assumptions (a positive
-    symbol in (0.05, 3), a nonnegative one in [0, 3), integers from 1 to 6, beta_2 in (0.5, 1)
+    symbol in (0.05, 3), a nonnegative one in [0, 3), a real one in (-3, 3), integers from 1 to 6, beta_2 in (0.5, 1)
     above beta_1 in [0, 0.5), the horizon N in (10, 1000)); symbols in name order (reproducible)."""
     vals = {}
     for s in sorted(e.free_symbols, key=lambda s: s.name):
@@ -109,6 +109,8 @@ def _value(e, rng):
             vals[s] = rng.uniform(0.0, 0.5)
         elif s.is_integer:
             vals[s] = int(rng.integers(1, 7))
+        elif s.is_nonnegative is not True:  # a real symbol of either sign (a gradient, a state)
+            vals[s] = rng.uniform(-3.0, 3.0)
         elif s.is_nonnegative and not s.is_positive:
             vals[s] = rng.uniform(0.0, 3.0)
         else:
@@ -130,6 +132,8 @@ def test_every_reduced_step_holds_at_random_points(cid):
                 if isinstance(r, sp.Eq) and not isinstance(r.rhs, sp.Number) and all(
                         isinstance(a, sp.Symbol) for a in sp.Add.make_args(r.lhs)):
                     continue  # a computed quantity named by the step, checked below
+                if not r.free_symbols and not isinstance(r, sp.core.relational.Relational):
+                    assert r == 0 or r is sp.true, (step.text[:60], r)  # an identity's residual
                 x = _value(r.doit(), rng)
                 assert _holds(x), (step.text[:60], r, x)
 
