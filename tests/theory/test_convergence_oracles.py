@@ -275,3 +275,21 @@ def test_bound_terms_take_a_vector_of_horizons():
         want = _paper(**{**p, "N": float(N)})
         for k in want:
             assert float(got[k][i]) == pytest.approx(want[k], rel=1e-9), (k, N)
+
+
+def test_the_two_sqrt_inequalities_show_the_gap_of_their_sides():
+    """sqrt(a) - sqrt(b) <= (a - b)/sqrt(a) (a = (p+rho)^2, b = p^2) and sqrt(u) - u^2/w^(3/2) >= 0
+    (u = P^2, w = (P+rho)^2): the displayed gap is (right side) - (left side), here in floats."""
+    steps = {s.text[:20]: s for s in get_claim("convergence.adam_bound").derive().steps}
+    first = steps["sqrt(eps+vt) - sqrt("].expr.lhs
+    second = steps["D^2 sqrt(eps+vt) = ("].expr.lhs
+    for _ in range(4):
+        p_, rho = RNG.uniform(0.1, 3, 2)
+        a, b = (p_ + rho) ** 2, p_**2
+        names = {s.name: s for s in first.free_symbols}
+        got = float(first.subs({names["p"]: p_, names["rho"]: rho}))
+        assert got == pytest.approx((a - b) / math.sqrt(a) - (math.sqrt(a) - math.sqrt(b)), rel=1e-12)
+        u, w = p_**2, (p_ + rho) ** 2
+        names = {s.name: s for s in second.free_symbols}
+        got = float(second.subs({names["P"]: p_, names["rho"]: rho}))
+        assert got == pytest.approx(math.sqrt(u) - u**2 / w**1.5, rel=1e-12)
