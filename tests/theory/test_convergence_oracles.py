@@ -293,3 +293,22 @@ def test_the_two_sqrt_inequalities_show_the_gap_of_their_sides():
         names = {s.name: s for s in second.free_symbols}
         got = float(second.subs({names["P"]: p_, names["rho"]: rho}))
         assert got == pytest.approx(math.sqrt(u) - u**2 / w**1.5, rel=1e-12)
+
+
+def test_the_padding_and_share_steps_show_the_gap_of_their_sides():
+    """eps + R0^2 Omega^2 <= R^2 Omega^2 (R = R0 + sqrt(eps), Omega^2 = 1 + s) and
+    1 - c/2 >= SHARE (c = sqrt(1-b1)/4, SHARE = 1/2, b1 = 1 - (t/(1+t))^2): displayed gaps in floats."""
+    steps = {s.text[:20]: s for s in get_claim("convergence.adam_bound").derive().steps}
+    pad = steps["eps + vt_{n,k,i} <= "].expr.lhs
+    share = [s for s in get_claim("convergence.adam_bound").derive().steps
+             if s.text.startswith("the A term keeps the share")][0].expr.lhs
+    for _ in range(4):
+        e_, r0, s_, t = RNG.uniform(0.01, 2), RNG.uniform(0, 3), RNG.uniform(0, 5), RNG.uniform(0.01, 5)
+        names = {x.name: x for x in pad.free_symbols}
+        got = float(pad.subs({names["epsilon"]: e_, names["R_0"]: r0, names["s"]: s_}))
+        R, om2 = r0 + math.sqrt(e_), 1 + s_
+        assert got == pytest.approx(R**2 * om2 - (e_ + r0**2 * om2), rel=1e-12)
+        b1 = 1 - (t / (1 + t)) ** 2
+        names = {x.name: x for x in share.free_symbols}
+        got = float(share.subs({names["t"]: t}))
+        assert got == pytest.approx(1 - math.sqrt(1 - b1) / 4 / 2 - 0.5, rel=1e-12, abs=1e-15)
