@@ -312,3 +312,29 @@ def test_the_padding_and_share_steps_show_the_gap_of_their_sides():
         names = {x.name: x for x in share.free_symbols}
         got = float(share.subs({names["t"]: t}))
         assert got == pytest.approx(1 - math.sqrt(1 - b1) / 4 / 2 - 0.5, rel=1e-12, abs=1e-15)
+
+
+def test_horizon_gap_u_squares_and_gate_range_steps():
+    """Z - N~ = beta_1^(N+1)/(1 - beta_1) (beta_1 = 1/(1+r)); the U step's squares are
+    (3 - 2)^2 (k+1) - 1^2 k = 1; the gate range shows 1/(1+mu) - 1/(1+alpha_1) and 1 - 1/(1+mu)
+    with alpha_1 = mu + s."""
+    adam = get_claim("convergence.adam_bound").derive().steps
+    gap = [s for s in adam if s.text.startswith("Z >= N~")][0].expr.lhs
+    for _ in range(3):
+        r, N = RNG.uniform(0.05, 3), int(RNG.integers(1, 30))
+        names = {x.name: x for x in gap.free_symbols}
+        b1 = 1 / (1 + r)
+        got = float(gap.subs({names["r"]: r, names["N"]: N}))
+        assert got == pytest.approx(b1 ** (N + 1) / (1 - b1), rel=1e-12)
+    squares = [s for s in adam if s.text.startswith("U coefficients")][0].expr.lhs
+    assert squares == 1
+    vr = get_claim("convergence.vradam_bound").derive().steps
+    rng_ = [s for s in vr if s.text.startswith("gate range")][0].expr
+    sides = sorted((a.lhs for a in rng_.args), key=lambda e: len(e.free_symbols))
+    hi, lo = sides  # hi has mu only, lo has mu and s
+    for _ in range(3):
+        mu, s_ = RNG.uniform(0, 5, 2)
+        n_lo, n_hi = ({x.name: x for x in e.free_symbols} for e in (lo, hi))
+        assert float(lo.subs({n_lo["mu"]: mu, n_lo["s"]: s_})) == pytest.approx(
+            1 / (1 + mu) - 1 / (1 + mu + s_), rel=1e-12, abs=1e-15)
+        assert float(hi.subs({n_hi["mu"]: mu})) == pytest.approx(1 - 1 / (1 + mu), rel=1e-12, abs=1e-15)
