@@ -115,7 +115,12 @@ def _value(e, rng):
             vals[s] = rng.uniform(0.0, 3.0)
         else:
             vals[s] = rng.uniform(0.05, 3.0)
+    _last_draw.clear()
+    _last_draw.update(vals)
     return e.subs(vals)
+
+
+_last_draw: dict = {}
 
 
 @pytest.mark.parametrize("cid", IDS)
@@ -338,3 +343,30 @@ def test_horizon_gap_u_squares_and_gate_range_steps():
         assert float(lo.subs({n_lo["mu"]: mu, n_lo["s"]: s_})) == pytest.approx(
             1 / (1 + mu) - 1 / (1 + mu + s_), rel=1e-12, abs=1e-15)
         assert float(hi.subs({n_hi["mu"]: mu})) == pytest.approx(1 - 1 / (1 + mu), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("cid", IDS)
+def test_reduced_identities_display_zero_and_the_three_gaps_their_values(cid):
+    """A reduced step that shows a bare expression shows its identity's residual, 0 -- except
+    AM-GM's gap (c x - y)^2/(2c), the log-sum step's eps (1 - beta_2) and the schedule step's bound,
+    checked here against those values in floats."""
+    special = {
+        "AM-GM: x y <= (c/2) ": lambda v: (v["c"] * v["x"] - v["y"]) ** 2 / (2 * v["c"]),
+        "eps + v_j - g_j^2 = ": lambda v: v["epsilon"] * (1 - v["beta_2"]),
+        "schedule alpha = alp": lambda v: sum(_paper(v["N"], v["d"], v["L"], v["R"], v["epsilon"],
+                                                     v["beta_1"], v["alpha_0"], v["Delta"]).values()),
+    }
+    for step in get_claim(cid).derive().steps:
+        e = step.expr
+        if step.kind != "reduced" or e is None or isinstance(e, (sp.core.relational.Relational, sp.And)) \
+                or e in (sp.true, sp.false):
+            continue
+        want = special.get(step.text[:20])
+        if want is None:
+            assert e == 0, (step.text[:60], e)
+            continue
+        rng = np.random.default_rng(9)
+        for _ in range(3):
+            x = _value(e, rng)  # N in (10, 1000), beta_1 in [0, 0.5), beta_2 in (0.5, 0.99)
+            vals = {s.name: float(v) for s, v in _last_draw.items()}
+            assert float(x) == pytest.approx(want(vals), rel=1e-9), step.text[:60]
