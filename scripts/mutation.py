@@ -10,6 +10,12 @@ run cheap:
 * each mutant runs in a forked child that imports ``momentumlab`` afresh with the mutated
   source served by an import hook (the file on disk is never modified), then runs the
   module's test selection with ``pytest -x`` (stop at the first failure);
+* with ``--warm`` (the default) the parent first runs the unmutated selection in-process, which
+  fills sympy's cache with every symbolic result the tests need; a child then drops every module
+  loaded from this tree (momentumlab, the tests) and re-imports them, so only the mutated
+  module's *changed* expressions are computed afresh.  sympy's cache memoises pure functions of
+  their (immutable) arguments, so a mutated expression is a different key and never gets an
+  unmutated result;
 * a mutant is *killed* when a test fails (or the mutated module fails to import), *survives*
   when the selection passes, *timeout* when it runs past ``--timeout`` (counted as killed:
   the mutant hangs or slows the code beyond use).
@@ -20,6 +26,11 @@ explained as equivalent in ``results/mutation.json`` (``"equivalent"`` entries, 
 
     python scripts/mutation.py --module theory/schur.py --tests tests/theory/test_schur.py \\
         --json results/mutation.json
+    python scripts/mutation.py --module theory/eos.py --list       # the mutants, with their lines
+    python scripts/mutation.py --summarise results/mutation.json   # recompute the summaries
+                                                                   # (after merging modules)
+
+``--resume`` skips the mutants already recorded in ``--json`` for this module (same key).
 """
 from __future__ import annotations
 
@@ -168,6 +179,48 @@ def _module_name(path: Path) -> str:
     return "momentumlab." + ".".join(rel.parts)
 
 
+def _drop_tree_modules() -> None:
+    """Forget every module loaded from this tree (momentumlab, tests, conftest), not the venv."""
+    venv = Path(sys.prefix).resolve()
+    for mod_name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if mod_name.split(".")[0] == "momentumlab":
+            del sys.modules[mod_name]
+            continue
+        if not f:
+            continue
+        p = Path(f).resolve()
+        if p.is_relative_to(ROOT) and not p.is_relative_to(venv):
+            del sys.modules[mod_name]
+
+
+KEYWORD: list[str] = []  # ["-k", EXPR] from --keyword
+
+
+def _pytest_args(tests) -> list[str]:
+    return [*tests, *KEYWORD, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-W", "ignore"]
+
+
+def warm(tests) -> bool:
+    """Run the unmutated selection in this process (fills sympy's cache); True if it passed."""
+    import pytest
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1), os.dup(2)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        _import_tree_package()
+        os.chdir(ROOT)
+        code = pytest.main(_pytest_args(tests))
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+    _drop_tree_modules()
+    return code == 0
+
+
 def run_one(name, path, source, tests, timeout) -> tuple[str, float]:
     """Fork, import the mutant, run the tests; outcome killed/survived/timeout."""
     start = time.perf_counter()
@@ -177,13 +230,13 @@ def run_one(name, path, source, tests, timeout) -> tuple[str, float]:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
+            _drop_tree_modules()
             sys.meta_path.insert(0, _Hook(name, path, source))
             _import_tree_package()
             os.chdir(ROOT)
             import pytest
 
-            code = pytest.main([*tests, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                                "-W", "ignore"])
+            code = pytest.main(_pytest_args(tests))
             os._exit(0 if code == 0 else 1)
         except BaseException:
             os._exit(1)
@@ -203,15 +256,45 @@ def run_one(name, path, source, tests, timeout) -> tuple[str, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--module", required=True, help="a .py file under theory/ or empirics/")
-    ap.add_argument("--tests", nargs="+", required=True, help="test files or node ids to run")
+    ap.add_argument("--module", help="a .py file under theory/ or empirics/")
+    ap.add_argument("--tests", nargs="+", help="test files or node ids to run")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant (default 300)")
     ap.add_argument("--json", help="merge the module's results into this JSON file")
     ap.add_argument("--only", type=int, nargs="*", help="run only these mutant indexes")
+    ap.add_argument("-k", "--keyword", help="pytest -k expression applied to --tests")
+    ap.add_argument("--resume", action="store_true",
+                    help="skip the mutants already recorded in --json for this module")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="do not run the unmutated selection in the parent first")
+    ap.add_argument("--list", action="store_true", help="list the module's mutants and exit")
+    ap.add_argument("--summarise", metavar="JSON",
+                    help="recompute the summaries of this results file and exit")
     args = ap.parse_args(argv)
+    if args.summarise:
+        out = Path(args.summarise)
+        if not out.is_file():
+            ap.error(f"--summarise: no such file {args.summarise}")
+        data = summarise(json.loads(out.read_text()))
+        out.write_text(json.dumps(data, indent=1) + "\n")
+        print(json.dumps(data["summary"]))
+        return 0
+    if not args.module:
+        ap.error("--module is required (unless --summarise)")
     path = (ROOT / args.module).resolve()
     if not path.is_file():
         ap.error(f"--module: no such file {args.module}")
+    if args.list:
+        src = path.read_text().splitlines()
+        for m in mutants_of(path.read_text()):
+            print(f"[{m.index:4d}] {m.line:4d}:{m.col:<3d} {m.description:<28} "
+                  f"{src[m.line - 1].strip()[:90]}")
+        return 0
+    if not args.tests:
+        ap.error("--tests is required")
+    if args.resume and not args.json:
+        ap.error("--resume needs --json")
+    if args.keyword:
+        KEYWORD[:] = ["-k", args.keyword]
     os.environ.setdefault("HYPOTHESIS_PROFILE", "dev")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy, scipy, sympy, torch, pytest, hypothesis  # noqa: F401,E401  warm the parent
@@ -222,12 +305,20 @@ def main(argv=None) -> int:
             pass
 
     source, name = path.read_text(), _module_name(path)
+    if args.warm and not warm(args.tests):
+        print("baseline: the unmutated tests do not pass in-process; fix that first",
+              file=sys.stderr)
+        return 2
     base, secs = run_one(name, path, source, args.tests, args.timeout)
     if base != "survived":
         print(f"baseline: the unmutated tests do not pass ({base}); fix that first", file=sys.stderr)
         return 2
     mutants = mutants_of(source)
     chosen = [m for m in mutants if args.only is None or m.index in args.only]
+    if args.resume and Path(args.json).is_file():
+        done = {r["key"] for r in json.loads(Path(args.json).read_text())["modules"]
+                .get(args.module, {}).get("mutants", [])}
+        chosen = [m for m in chosen if m.key not in done]
     print(f"{name}: {len(mutants)} mutants, baseline {secs:.1f} s", flush=True)
     for m in chosen:
         m.outcome, m.seconds = run_one(name, path, mutated_source(source, m.index), args.tests,
@@ -247,7 +338,8 @@ def _merge(out: Path, module: str, tests, chosen) -> None:
     runs = {m["key"]: m for m in entry.get("mutants", [])}
     for m in chosen:
         runs[m.key] = {"key": m.key, **asdict(m)}
-    entry["tests"] = sorted(set(entry.get("tests", [])) | set(tests))
+    entry["tests"] = sorted(set(entry.get("tests", [])) | set(tests) | (
+        {f"-k {KEYWORD[1]}"} if KEYWORD else set()))
     entry["mutants"] = sorted(runs.values(), key=lambda r: r["index"])
     entry.setdefault("equivalent", {})
     summarise(data)
