@@ -71,6 +71,9 @@ def test_ratio_compare_accepts_a_better_prediction_and_rejects_a_worse_one():
     assert compare({"a": meas["a"] + 0.05})[1]          # half the stable flow's error
     err, ok = compare({"a": meas["a"] + 0.2})            # twice it
     assert not ok and err == pytest.approx(2.0)
+    # a run whose stable flow stopped (NaN) in the first half of its window is left out
+    stab["a"][3:, 1] = np.nan
+    assert compare({"a": meas["a"] + 0.2 * np.array([0.5, 9.0])[None, :, None]})[1]
 
 
 def test_eos_evidence_reads_the_crossing_from_below_and_the_onset():
