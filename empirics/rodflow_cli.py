@@ -86,7 +86,7 @@ def setup(args):
         loss_fn, w0, steps = toy(args.model[4:], quick=args.quick)
         lr = args.lr or 0.3
     else:
-        n, width = (100, 16) if args.quick else (500, 32)
+        n, width = (64, 8) if args.quick else (500, 32)  # quick: the sizes of NETWORK_DEFAULT_LR
         loss_fn, w0 = network(args.model, n=n, width=width, seeds=(args.seed,), device=device)
         steps = NETWORK_STEPS["quick" if args.quick else "full"]
         lr = args.lr or DEFAULT_LR[args.optimizer]

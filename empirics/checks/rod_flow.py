@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from momentumlab.empirics.checks import attach
-from momentumlab.empirics.flows import TOYS, race, toy
+from momentumlab.empirics.flows import TOYS, onset_step, race, toy
 from momentumlab.theory.claims import CheckResult, Control, REGISTRY
 from momentumlab.theory.ops import numpy_ops
 from momentumlab.theory.rod_flow import (SPACES, get_space, phase_map, rod_field,
@@ -358,145 +358,282 @@ REGISTRY["rodflow.toys"].controls = (
 
 
 # ------------------------------------------------------------------ networks
-#: GD step size per network: both sit at the edge of stability from initialisation
-NETWORK_LR = {"mlp": 0.7, "cnn": 0.25}
+#: GD step size per network (digits MLP of width 8 / small CNN, n = 64): after the catapult of
+#: the first steps the sharpness falls below 2/eta, sharpens back across it and the iterates
+#: start to oscillate.  Scanned over initialisations 0..9 (discrete GD): MLP, crossing at
+#: steps 5-70 for all ten; CNN, crossing at 20-40 and onset at 55-75 for eight, initialisation
+#: 4 crosses at ~80 only and 5 diverges in the catapult (at 0.35 too)
+NETWORK_LR = {"mlp": 0.7, "cnn": 0.4}
+#: samples of the sharpness (every SHARP_EVERY steps); the oscillation onset level of the
+#: discrete amplitude ||w_{t+1} - 2 w_t + w_{t-1}||/4
+SHARP_EVERY = 5
+NET_ONSET_LEVEL = 1e-2
 
 
 def _net_sizes(quick):
-    return dict(n=64, width=8, steps=40, seeds=(0, 1)) if quick else \
-        dict(n=1000, width=32, steps=1000, seeds=(0, 1, 2, 3))
+    """Quick: sized for < 60 s of one CPU thread per claim; full: for a GPU."""
+    if quick:
+        return dict(n=64, width=8, seeds=(0, 1, 2), steps={"mlp": 75, "cnn": 65},
+                    warm={"mlp": 60, "cnn": 20})
+    return dict(n=1000, width=32, seeds=(0, 1, 2, 3), steps={"mlp": 1000, "cnn": 1000},
+                warm={"mlp": 0, "cnn": 0})
 
 
-def _ratio_compare(meas, stab, ratio_tol=1.0):
-    """``compare``: max over runs of mean ||w - pred|| / mean ||w - w_stable||; pass when < 1."""
+class _one_thread:
+    """Small networks are overhead-bound: one thread (CPU time is then what a step costs)."""
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.n)
+
+
+def _eos_evidence(r, level=NET_ONSET_LEVEL, growth=10.0) -> list[dict]:
+    """Per batch row: did the run reach the edge of stability, and when.
+
+    ``crossing``: first sampled step at which ``S_eff`` (``eta lambda_max(P^-1 H)``) rises across
+    the :mod:`rodflow.threshold` value from a sample below it, else the first sample at or above
+    it; ``from_below``: the former (the crossing happened inside the run); ``onset``: first step
+    at or after the crossing where the discrete oscillation amplitude
+    ``||w_{t+1} - 2 w_t + w_{t-1}||/4`` exceeds ``level`` or ``growth`` times its value at the
+    crossing (the flip mode growing; before the EoS the amplitude decays); ``hover``: fraction of
+    the samples from the crossing on within 10% of the threshold.  ``reached``: a crossing from
+    below followed by the onset, or -- for a run at its threshold from the first steps (the
+    adaptive methods, whose oscillation can stay below ``level``) -- the onset or hovering
+    (``hover >= 1/2``).
+    """
+    S = r.sharpness / r.threshold
+    amp = np.asarray(r.amplitude["discrete"])
+    out = []
+    for b in range(S.shape[1]):
+        t_s = np.flatnonzero(np.isfinite(S[:, b]))
+        s = S[t_s, b]
+        up = np.flatnonzero((s[1:] >= 1) & (s[:-1] < 1)) + 1  # an up-crossing inside the run
+        above = up if len(up) else np.flatnonzero(s >= 1)[:1]  # else: above from the start
+        cross = int(t_s[above[0]]) if len(above) else -1
+        onset = -1
+        if cross >= 0:
+            a = amp[:, b]
+            ref = a[max(cross, 1)]
+            hit = np.flatnonzero((a[max(cross, 1):] > level) | (a[max(cross, 1):] > growth * ref))
+            onset = int(hit[0] + max(cross, 1)) if len(hit) else -1
+        late = s[t_s >= cross] if cross >= 0 else s[:0]
+        hover = float(np.mean(np.abs(late - 1) <= 0.1)) if len(late) else 0.0
+        below = bool(len(up))
+        out.append({"crossing": cross, "from_below": below, "onset": onset,
+                    "max_sharpness_over_threshold": float(np.max(s)) if len(s) else None,
+                    "hover": hover,
+                    "reached": bool(cross >= 0 and (onset >= 0 or (not below and hover >= 0.5)))})
+    return out
+
+
+def _window_errors(r, flows, eos):
+    """Mean ``||w_t - w_hat_t||`` per flow over each row's window: from its crossing (whole run
+    when it never crossed) to the end, on the steps where the stable flow still runs (it stops
+    when stiff, ``S_eff`` past ~100), so that every flow is averaged over the same steps; NaN
+    when no step is left."""
+    stable = np.asarray(r.error["stable"])
+    out = {}
+    for f in flows:
+        e = np.asarray(r.error[f])
+        vals = []
+        for b, ev in enumerate(eos):
+            t0 = max(ev["crossing"], 0)
+            keep = np.isfinite(stable[t0:, b])
+            vals.append(float(np.mean(e[t0:, b][keep])) if _measurable(keep) else float("nan"))
+        out[f] = vals
+    return out
+
+
+def _measurable(keep) -> bool:
+    """A run is compared with the stable flow when that flow covers at least half its window."""
+    return bool(len(keep) and keep.mean() >= 0.5)
+
+
+def _warm_start(f, w0, lr, steps, device):
+    """``steps`` discrete GD steps before the race (the central-flows code's ``--warm-start``)."""
+    if steps == 0:
+        return w0
+    r = race(f, w0, "gd", {"lr": lr}, steps, flows=("discrete",), sharpness_every=0, device=device)
+    return torch.as_tensor(r.iterates["discrete"][steps], dtype=torch.float64)
+
+
+def _ratio_compare(meas, stab, windows):
+    """``compare``: max over runs of mean ||w - pred|| / mean ||w - w_stable|| over each run's
+    window (from the sharpness crossing), on the steps where the stable flow runs; a run where it
+    stopped (stiff) within the first half of its window is not measured and left out (the
+    check's verdict then fails on completeness); pass when < 1 (the prediction beats the stable
+    flow)."""
     def err_of(pr):
         out = 0.0
         for k in meas:
-            e = np.nanmean(np.linalg.norm(meas[k] - pr[k], axis=-1), axis=0)
-            es = np.nanmean(np.linalg.norm(meas[k] - stab[k], axis=-1), axis=0)
-            r = e / es
-            out = max(out, float(np.max(r)) if np.all(np.isfinite(r)) else math.inf)
+            for b, t0 in enumerate(windows[k]):
+                m = meas[k][t0:, b]
+                es = np.linalg.norm(m - stab[k][t0:, b], axis=-1)
+                keep = np.isfinite(es)  # the steps where the stable flow still runs
+                if not _measurable(keep):
+                    continue
+                e = np.linalg.norm(m - pr[k][t0:, b], axis=-1)[keep]
+                r = float(np.mean(e) / np.mean(es[keep]))
+                out = max(out, r if np.isfinite(r) else math.inf)
         return out
 
     def compare(pr):
         e = err_of(pr)
-        return e, bool(e < ratio_tol)
+        return e, bool(e < 1.0)
 
     return compare
 
 
-class NotMeasuredInQuickMode(RuntimeError):
-    """The network races do not fit quick mode on a CPU (one MLP race alone costs ~17 s of CPU
-    time, mostly the central flow's eigenvalue solves, and a recording did not finish in 10
-    CPU minutes): the claim is reported as not measured rather than run at a size that
-    proves nothing."""
-
-
-def _refuse_quick(claim_id: str, quick: bool) -> None:
-    if quick:
-        raise NotMeasuredInQuickMode(
-            f"{claim_id} is not measured in quick mode (network races are sized for a GPU); "
-            f"run: python -m momentumlab.empirics.checks.rod_flow results/rodflow.json "
-            f"--only {claim_id}")
-
-
 def networks_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
-    from momentumlab.empirics.flows import network
+    """GD on the digits MLP and the small CNN: rod vs central vs stable flow through the EoS.
 
-    _refuse_quick("rodflow.networks", quick)
+    Quick: ``n = 64`` digits, MLP width 8 (``P`` = 578), CNN with 4 channels (``P`` = 1490), three
+    initialisations batched, ``warm`` discrete GD steps (the catapult of the first steps; the
+    central-flows code's ``--warm-start``) before a race of ``steps`` steps in which the
+    sharpness crosses ``2/eta`` and the oscillation starts (checked per run,
+    ``details.rows[].eos``).  One thread: under 60 s of CPU time here, most of it the central
+    flow's eigensolves (batched Lanczos, :meth:`empirics.flows._Problem.top_eig`).  Pass: the rod's mean iterate error after the
+    crossing is below the stable flow's in every run (and every run reached the EoS); the
+    abstract's "matches the accuracy of Central Flow" is the finding, rod/central within a
+    factor 1.5 either way.
+    """
+    from momentumlab.empirics.flows import network
 
     cfg = _net_sizes(quick)
     seeds = tuple(seed + s for s in cfg["seeds"])
-    rows, meas, pred, stab = [], {}, {}, {}
-    for kind, lr in NETWORK_LR.items():
-        f, w0 = network(kind, n=cfg["n"], width=cfg["width"], seeds=seeds, device=device)
-        r = race(f, w0, "gd", {"lr": lr}, cfg["steps"], sharpness_every=10, device=device)
-        s = r.summary()
-        T = cfg["steps"]
-        meas[kind], pred[kind], stab[kind] = (r.iterates["discrete"][:T + 1], r.iterates["rod"][:T + 1],
-                                              r.iterates["stable"][:T + 1])
-        e = {k: np.asarray(v, float) for k, v in s["error_all"].items()}
-        rows.append({"network": kind, "lr": lr, "params": int(w0.shape[1]), "steps": T,
-                     "eta_sharpness_first_last": [float(np.nanmean(r.sharpness[0])),
-                                                  float(np.nanmean(r.sharpness[-1]))],
-                     "error_all": {k: v.tolist() for k, v in e.items()},
-                     "error_second_half": s["error_second_half"],
-                     "rod_over_central": (e["rod"] / e["central"]).tolist(),
-                     "rod_over_stable": (e["rod"] / e["stable"]).tolist(), "costs": s["costs"]})
-    compare = _ratio_compare(meas, stab)
+    rows, meas, pred, stab, windows = [], {}, {}, {}, {}
+    with _one_thread():
+        for kind, lr in NETWORK_LR.items():
+            f, w0 = network(kind, n=cfg["n"], width=cfg["width"], seeds=seeds, device=device)
+            w0 = _warm_start(f, w0, lr, cfg["warm"][kind], device)
+            T = cfg["steps"][kind]
+            r = race(f, w0, "gd", {"lr": lr}, T, sharpness_every=SHARP_EVERY, device=device)
+            eos = _eos_evidence(r)
+            win = _window_errors(r, ("rod", "central", "stable"), eos)
+            meas[kind], pred[kind], stab[kind] = (r.iterates["discrete"][:T + 1], r.iterates["rod"][:T + 1],
+                                                  r.iterates["stable"][:T + 1])
+            windows[kind] = [max(ev["crossing"], 0) for ev in eos]
+            e = {k: np.asarray(v, float) for k, v in win.items()}
+            rows.append({"network": kind, "lr": lr, "params": int(w0.shape[1]), "steps": T,
+                         "warm_start_steps": cfg["warm"][kind], "eos": eos,
+                         "error_eos": {k: v.tolist() for k, v in e.items()},
+                         "error_all": {k: np.nanmean(np.asarray(r.error[k]), axis=0).tolist()
+                                       for k in ("rod", "central", "stable")},
+                         "rod_over_central": (e["rod"] / e["central"]).tolist(),
+                         "rod_over_stable": (e["rod"] / e["stable"]).tolist(),
+                         "costs": r.costs, "notes": r.notes})
+    compare = _ratio_compare(meas, stab, windows)
     err, ok = compare(pred)
-    ratios = [x for r in rows for x in r["rod_over_central"]]
+    reached = all(ev["reached"] for row in rows for ev in row["eos"])
+    ratios = [x for row in rows for x in row["rod_over_central"]]
     verdict = ("holds" if all(0.67 <= x <= 1.5 for x in ratios) else
-               "holds, rod more accurate" if all(x < 1.5 for x in ratios) else "refuted")
-    details = {"rows": rows, "seeds": list(seeds),
+               "holds, rod more accurate" if all(x < 1.5 for x in ratios) else
+               "refuted, rod less accurate" if all(x > 1.5 for x in ratios) else "mixed")
+    per_net = "; ".join(f"{row['network']}: " + ", ".join(f"{x:.2f}" for x in row["rod_over_central"])
+                        for row in rows)
+    details = {"rows": rows, "seeds": list(seeds), "eos_reached_in_every_run": reached,
+               "window": "from each run's sharpness crossing to the end of the race",
                "paper_claim": f"{verdict}: 'matches the accuracy of Central Flow' (rod/central mean "
-                              f"iterate error {', '.join(f'{x:.2f}' for x in ratios)}; 'matches' "
+                              f"iterate error after the crossing, per seed: {per_net}; 'matches' "
                               f"taken as within a factor 1.5)"}
     global _NET_STABLE
     _NET_STABLE = stab
-    return CheckResult(1.0, err, err, 1.0, ok, details, compare=compare, prediction=pred)
+
+    def judged(pr):
+        e, passed = compare(pr)
+        return e, bool(passed and reached)
+
+    return CheckResult(1.0, err, err, 1.0, ok and reached, details, compare=judged, prediction=pred)
 
 
 _NET_STABLE = None
+_OPT_STABLE = None
 
 
 # ------------------------------------------------------------------ optimizers
+def _opt_sizes(quick):
+    return dict(n=64, width=8, seeds=(0, 1, 2), steps=50) if quick else \
+        dict(n=1000, width=32, seeds=(0, 1, 2, 3), steps=1000)
+
+
 def optimizers_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
+    """Each of the eight optimizers of arXiv 2605.06821, VRAdam and TAM on the digits MLP at the
+    step size of :data:`empirics.flows.NETWORK_DEFAULT_LR` (past its threshold inside the run):
+    rod vs stable flow, mean iterate error from the preconditioned-sharpness crossing on.
+
+    Pass: the rod beats the stable flow in every run (optimizer x seed) and every run reached its
+    EoS (crossing of the ``rodflow.threshold`` value and oscillation onset).  The abstract's
+    "significantly more accurately" is the finding per optimizer (rod/stable < 0.5 for every seed).
+    """
     from momentumlab.empirics.flows import PAPER_AND_PROJECT, network, NETWORK_DEFAULT_LR
 
-    _refuse_quick("rodflow.optimizers", quick)
-
-    cfg = _net_sizes(quick)
-    cfg["steps"] = 40 if quick else 1000
+    cfg = _opt_sizes(quick)
     seeds = tuple(seed + s for s in cfg["seeds"])
-    f, w0 = network("mlp", n=cfg["n"], width=cfg["width"], seeds=seeds, device=device)
-    rows, meas, pred, stab = [], {}, {}, {}
-    for name in PAPER_AND_PROJECT:
-        lr = NETWORK_DEFAULT_LR[name]
-        r = race(f, w0, name, {"lr": lr}, cfg["steps"], flows=("discrete", "rod", "stable"),
-                 sharpness_every=10, device=device)
-        s = r.summary()
-        T = cfg["steps"]
-        meas[name], pred[name], stab[name] = (r.iterates["discrete"][:T + 1], r.iterates["rod"][:T + 1],
-                                              r.iterates["stable"][:T + 1])
-        e = {k: np.asarray(v, float) for k, v in s["error_all"].items()}
-        ratio = e["rod"] / e["stable"]
-        late = r.sharpness[T // 2:]
-        hover = np.nanmedian(late, axis=0) / r.threshold
-        rows.append({"optimizer": name, "lr": lr, "threshold_eta_lambda": r.threshold,
-                     "error_all": {k: v.tolist() for k, v in e.items()},
-                     "rod_over_stable": ratio.tolist(),
-                     "verdict": ["rod better" if x < 1 else "stable better" if x > 1 else "n/a"
-                                 for x in ratio],
-                     "late_median_sharpness_over_threshold": hover.tolist(),
-                     "hovers_within_10pct": [bool(abs(h - 1) <= 0.1) for h in hover],
-                     "costs": s["costs"], "notes": r.notes})
-    compare = _ratio_compare(meas, stab, ratio_tol=math.inf)
-    err = compare(pred)[0]
-    complete = all(np.all(np.isfinite(r["rod_over_stable"])) for r in rows)
-    same = all(len(set(r["verdict"])) == 1 for r in rows)
-    better = [r["optimizer"] for r in rows if all(x < 1 for x in r["rod_over_stable"])]
-    paper = [r for r in rows if r["optimizer"] in PAPER_AND_PROJECT[:8]]
-    verdict = ("holds" if all(all(x < 0.5 for x in r["rod_over_stable"]) for r in paper) else
-               "refuted for " + ", ".join(r["optimizer"] for r in paper
-                                          if not all(x < 0.5 for x in r["rod_over_stable"])))
-    details = {"rows": rows, "seeds": list(seeds), "rod_better_for": better,
-               "complete": complete, "verdict_same_for_every_seed": same,
+    T = cfg["steps"]
+    rows, meas, pred, stab, windows = [], {}, {}, {}, {}
+    with _one_thread():
+        f, w0 = network("mlp", n=cfg["n"], width=cfg["width"], seeds=seeds, device=device)
+        for name in PAPER_AND_PROJECT:
+            lr = NETWORK_DEFAULT_LR[name]
+            r = race(f, w0, name, {"lr": lr}, T, flows=("discrete", "rod", "stable"),
+                     sharpness_every=SHARP_EVERY, device=device)
+            eos = _eos_evidence(r)
+            win = _window_errors(r, ("rod", "stable"), eos)
+            meas[name], pred[name], stab[name] = (r.iterates["discrete"][:T + 1], r.iterates["rod"][:T + 1],
+                                                  r.iterates["stable"][:T + 1])
+            windows[name] = [max(ev["crossing"], 0) for ev in eos]
+            e = {k: np.asarray(v, float) for k, v in win.items()}
+            ratio = e["rod"] / e["stable"]  # NaN: the stable flow stopped before the window
+            stopped = np.flatnonzero(~np.isfinite(r.error["stable"][:, 0]))
+            rows.append({"optimizer": name, "lr": lr, "threshold_eta_lambda": r.threshold,
+                         "eos": eos, "error_eos": {k: v.tolist() for k, v in e.items()},
+                         "rod_over_stable": ratio.tolist(),
+                         "significantly": [bool(x < 0.5) for x in ratio],
+                         "stable_stopped_at": int(stopped[0]) if len(stopped) else None,
+                         "costs": r.costs, "notes": r.notes})
+    compare = _ratio_compare(meas, stab, windows)
+    err, ok = compare(pred)
+    reached = all(ev["reached"] for row in rows for ev in row["eos"])
+    paper = [row for row in rows if row["optimizer"] in PAPER_AND_PROJECT[:8]]
+    unmeasured = [row["optimizer"] for row in paper
+                  if not all(np.isfinite(x) for x in row["rod_over_stable"])]
+    held = [row["optimizer"] for row in paper if row["optimizer"] not in unmeasured
+            and all(row["significantly"])]
+    failed = [row["optimizer"] for row in paper if row["optimizer"] not in unmeasured
+              and not any(row["significantly"])]
+    split = [row["optimizer"] for row in paper if row["optimizer"] not in held + failed + unmeasured]
+    verdict = ("holds" if len(held) == 8 else "refuted for " + ", ".join(failed + split)
+               if failed or split else "not measured")
+    if unmeasured:
+        verdict += (f" (not measured for {', '.join(unmeasured)}: the stable flow stops, stiff, "
+                    f"before the crossing)")
+    details = {"rows": rows, "seeds": list(seeds), "steps": T, "eos_reached_in_every_run": reached,
+               "significantly_for": held, "not_significantly_for": failed, "seed_dependent": split,
+               "not_measured_for": [row["optimizer"] for row in rows
+                                    if not all(np.isfinite(x) for x in row["rod_over_stable"])],
                "paper_claim": f"{verdict}: 'tracks ... significantly more accurately than the "
                               "corresponding stable flow' for all eight ('significantly' taken as "
-                              "rod/stable error < 0.5)"}
+                              "rod/stable mean iterate error after the crossing < 0.5 for every seed)"}
+    global _OPT_STABLE
+    _OPT_STABLE = stab
+    complete = not any(not np.isfinite(x) for row in rows for x in row["rod_over_stable"])
+    details["complete"] = complete
 
     def judged(pr):
-        e = compare(pr)[0]
-        return e, bool(complete and same and e < 1e3)
+        e, passed = compare(pr)
+        return e, bool(passed and reached and complete)
 
-    return CheckResult(None, err, err, None, complete and same, details, compare=judged,
+    return CheckResult(1.0, err, err, 1.0, ok and reached and complete, details, compare=judged,
                        prediction=pred)
 
 
 attach("rodflow.networks")(networks_check)
 attach("rodflow.optimizers")(optimizers_check)
 REGISTRY["rodflow.networks"].controls = (Control("stable flow's iterates", lambda r: _NET_STABLE),)
+REGISTRY["rodflow.optimizers"].controls = (Control("stable flow's iterates", lambda r: _OPT_STABLE),)
 
 
 def record(path, quick: bool = True, only=None, seed: int = 0) -> dict:
@@ -545,6 +682,7 @@ if __name__ == "__main__":  # pragma: no cover
     ap.add_argument("path")
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--only", nargs="+")
+    ap.add_argument("--seed", type=int, default=0, help="offset of the seeds (initialisations)")
     a = ap.parse_args()
     load_claims()
-    record(a.path, quick=not a.full, only=a.only)
+    record(a.path, quick=not a.full, only=a.only, seed=a.seed)

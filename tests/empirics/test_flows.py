@@ -87,3 +87,72 @@ def test_network_loss_is_the_eos_mlp_loss():
     f, w0 = flows.network("mlp", n=50, width=8, seeds=(0, 1))
     assert w0.shape[0] == 2 and torch.isfinite(f(w0[0]))
     assert not torch.equal(w0[0], w0[1])
+
+
+def test_top_eig_batched_lanczos_matches_dense_hessian_on_a_network():
+    # P > 64: the batched Lanczos path; its eigenpair against torch.linalg.eigh of the dense
+    # Hessian (torch.func.hessian, an independent route), with and without a preconditioner
+    f, w0 = flows.network("mlp", n=16, width=2, seeds=(0, 1))
+    B, P = w0.shape
+    assert P > 64
+    problem = flows._Problem(f, B, P, torch.device("cpu"))
+    H = torch.func.vmap(torch.func.hessian(f))(w0)
+    scale = torch.rand(B, P, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5
+    for s in (None, scale):
+        Hs = H if s is None else s[:, :, None] * H * s[:, None, :]
+        ref = torch.linalg.eigvalsh(Hs)[:, -1]
+        lam, vec = problem.top_eig(w0, scale=s)
+        # acceptance residual 1e-6 |lambda| -> eigenvalue error <= r^2/gap, far below 1e-8
+        assert torch.allclose(lam, ref, rtol=1e-8, atol=0)
+        res = (Hs @ vec[:, :, None])[:, :, 0] - lam[:, None] * vec
+        assert float((res.norm(dim=1) / lam.abs()).max()) <= 1e-6
+
+
+def test_preconditioned_sharpness_dense_and_lanczos_paths_agree():
+    # _eff_sharpness: P <= 64 dense, else Lanczos; both eta * lambda_max(P^-1/2 H P^-1/2) with
+    # P = sqrt(nu): a wrong power of nu in either path shows as a factor nu^(1/4) ~ 0.3 here
+    f, w0 = flows.network("mlp", n=16, width=2, seeds=(0,))
+    P = w0.shape[1]
+    nu = torch.full((1, P), 0.01, dtype=torch.float64)
+
+    class _Disc:
+        z = {"w": w0}
+
+    _Disc.nu = nu
+    opt = flows._Optimizer("rmsprop", {"lr": 0.1}, 1, torch.device("cpu"), flows.DEFAULT_RATE)
+    lanczos = flows._eff_sharpness(flows._Problem(f, 1, P, torch.device("cpu")), opt, _Disc)
+    H = torch.func.hessian(f)(w0[0])
+    expected = 0.1 * float(torch.linalg.eigvalsh(H / 0.1)[-1])  # P^-1 H with P = sqrt(nu) = 0.1
+    assert abs(lanczos[0] / expected - 1) < 1e-8
+
+    tiny = flows._Problem(quad(torch.tensor([1.0, 4.0], dtype=torch.float64)), 1, 2,
+                          torch.device("cpu"))
+
+    class _Tiny:
+        z = {"w": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}
+        nu = torch.tensor([[0.25, 0.01]], dtype=torch.float64)
+
+    dense = flows._eff_sharpness(tiny, opt, _Tiny)
+    assert abs(dense[0] / (0.1 * max(1.0 / 0.5, 4.0 / 0.1)) - 1) < 1e-12
+
+
+def test_stiff_stable_flow_stops_inside_the_solver():
+    # S_eff = eta * lambda = 1e6: RK45 would need ~1e6 evaluations per unit of time; the cap
+    # must stop it inside solve_ivp (the hang of the first network recordings)
+    lam = torch.tensor([1e7, 1.0], dtype=torch.float64)
+    r = flows.race(quad(lam), torch.tensor([1.0, 1.0], dtype=torch.float64), "gd", {"lr": 0.1}, 2,
+                   flows=("discrete", "stable"), sharpness_every=0)
+    assert any("stable flow stopped" in n for n in r.notes)
+    assert r.costs["stable"]["gradients_per_step"] <= flows.MAX_STABLE_NFEV + 1
+
+
+def test_network_mlp_drops_pixels_constant_over_the_samples():
+    from momentumlab.empirics.data import digits
+
+    x, _ = digits(n=64)
+    varying = int((x != x[:1]).any(dim=0).sum())
+    f, w0 = flows.network("mlp", n=64, width=8, seeds=(0,))
+    assert w0.shape[1] == varying * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10
+    w = w0[0].clone().requires_grad_(True)
+    g = torch.autograd.grad(f(w), w)[0]
+    assert int((g[:varying * 8] == 0).sum()) == 0  # no first-layer weight without a gradient
