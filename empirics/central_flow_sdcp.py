@@ -142,13 +142,19 @@ class SDCPSolver:
     ``beta = L L^T`` with negative eigenvalues clipped (as the authors' ``SDCPSolver``); the
     rows are independent blocks of one compiled problem per ``(rows, k)``, solved by Clarabel
     (an interior-point conic solver shipped with cvxpy), falling back to SCS.
+
+    With ``interior`` (default) a row is first tried at the full-rank candidate
+    ``alpha + beta[X] = 0`` (a linear system on the ``k(k+1)/2`` entries of a symmetric X, the
+    same symmetrised, clipped ``beta``): when that ``X`` is positive semidefinite it satisfies all
+    three KKT conditions exactly, so it is the solution (every critical direction at the edge --
+    the usual state at the edge of stability), and cvxpy runs only for the other rows.
     """
 
-    def __init__(self, solver: str = "CLARABEL"):
+    def __init__(self, solver: str = "CLARABEL", interior: bool = True):
         import cvxpy as cp
 
-        self.cp, self.solver, self._problems = cp, solver, {}
-        self.solves, self.seconds, self.clipped = 0, 0.0, 0
+        self.cp, self.solver, self._problems, self.interior = cp, solver, {}, interior
+        self.solves, self.seconds, self.clipped, self.interior_solutions = 0, 0.0, 0, 0
 
     def _problem(self, n, k):
         if (n, k) not in self._problems:
@@ -175,20 +181,33 @@ class SDCPSolver:
         if not todo:
             return out
         t0 = time.process_time()
-        prob, A, Lp, X = self._problem(len(todo), k)
-        sizes = []
-        for i, r in enumerate(todo):
+        factors = {}
+        for r in todo:
             M = beta[r].reshape(k * k, k * k)
             size = float(np.sqrt(np.mean(M**2))) or 1.0
             M = M / size
-            M = (M + M.T) / 2
-            ev, V = np.linalg.eigh(M)
+            ev, V = np.linalg.eigh((M + M.T) / 2)
             if ev.min() < -1e-12 * max(abs(ev).max(), 1.0):
                 self.clipped += 1
-            A[i].value, Lp[i].value = alpha[r], V * np.sqrt(np.clip(ev, 0, None))
+            L = V * np.sqrt(np.clip(ev, 0, None))
+            x = _interior(alpha[r], size * (L @ L.T)) if self.interior else None
+            if x is not None:
+                out[r] = x
+                self.interior_solutions += 1
+            else:
+                factors[r] = (size, L)
+        todo = list(factors)
+        if not todo:
+            self.seconds += time.process_time() - t0
+            return out
+        prob, A, Lp, X = self._problem(len(todo), k)
+        sizes = []
+        for i, r in enumerate(todo):
+            size, L = factors[r]
+            A[i].value, Lp[i].value = alpha[r], L
             sizes.append(size)
         try:
-            prob.solve(solver=self.solver, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+            prob.solve(solver=self.solver, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
         except Exception:  # pragma: no cover - Clarabel failure: the first-order solver
             prob.solve(solver="SCS", eps=1e-10)
         for i, r in enumerate(todo):
@@ -198,6 +217,26 @@ class SDCPSolver:
         self.solves += len(todo)
         self.seconds += time.process_time() - t0
         return out
+
+
+def _interior(alpha: np.ndarray, M: np.ndarray) -> np.ndarray | None:
+    """The symmetric ``X`` with ``alpha + mat(M vec X) = 0`` if it exists and is ``>= 0``, else
+    None (``M`` ``(k^2, k^2)`` acting on column-major ``vec X``)."""
+    k = alpha.shape[0]
+    iu, ju = np.triu_indices(k)
+    E = np.zeros((k * k, len(iu)))          # upper entries -> vec of the symmetric matrix
+    E[ju * k + iu, np.arange(len(iu))] = 1
+    E[iu * k + ju, np.arange(len(iu))] = 1
+    sys = (M @ E)[ju * k + iu]
+    if np.linalg.cond(sys) > 1e10:
+        return None
+    x = np.linalg.solve(sys, -alpha[iu, ju])
+    X = np.zeros((k, k))
+    X[iu, ju] = x
+    X[ju, iu] = x
+    if np.linalg.eigvalsh(X).min() < 0:
+        return None
+    return X
 
 
 def solve_rows(lin: Linearisation, ks, solver: SDCPSolver | None,
@@ -242,8 +281,9 @@ class CentralNotes:
             out.append(f"cvxpy is not installed: the central flow used the one-eigenvalue closed "
                        f"form although up to {seen} eigenvalues were critical (pip install "
                        f"'momentumlab[sdcp]' for the SDCP)")
-        elif self.solver is not None and self.solver.solves:
-            out.append(f"central flow SDCP: {self.solver.solves} cvxpy solves, "
+        elif self.solver is not None and (self.solver.solves or self.solver.interior_solutions):
+            out.append(f"central flow SDCP: {self.solver.interior_solutions} full-rank (interior) "
+                       f"solutions, {self.solver.solves} cvxpy solves, "
                        f"{self.solver.seconds:.2f} CPU s"
                        + (f", {self.solver.clipped} with beta clipped to PSD" if self.solver.clipped
                           else ""))
@@ -254,4 +294,5 @@ class CentralNotes:
                 "critical_count_histogram": {str(k): n for k, n in sorted(self.critical.items())},
                 "max_critical": max(self.critical) if self.critical else 0,
                 "sdcp_solves": 0 if self.solver is None else self.solver.solves,
+                "sdcp_interior_solutions": 0 if self.solver is None else self.solver.interior_solutions,
                 "sdcp_cpu_seconds": 0.0 if self.solver is None else self.solver.seconds}

@@ -460,7 +460,8 @@ class Central:
             raise ImportError("sdcp='sdcp' needs cvxpy: pip install 'momentumlab[sdcp]'")
         self.opt, self.problem, self.w, self.nu, self.dt = opt, problem, z0["w"], nu0, dt
         self.mode = sdcp
-        self.solver = SDCPSolver() if have and sdcp != "one" else None
+        # "sdcp": cvxpy on every row (no full-rank shortcut), so it is an independent path
+        self.solver = SDCPSolver(interior=sdcp != "sdcp") if have and sdcp != "one" else None
         self.notes = CentralNotes(sdcp, have, solver=self.solver)
         self.n_track = 2   # eigenpairs tracked by LOBPCG; grows while all exceed TRACK_THRESHOLD
         self.V = None

@@ -237,3 +237,31 @@ def test_eigenpairs_lobpcg_path_matches_dense():
     np.testing.assert_allclose(vals[0].numpy(), ref.numpy(), rtol=1e-7)
     np.testing.assert_allclose((U[0].T * pdiag[0]) @ U[0], np.eye(3), atol=1e-7)
     np.testing.assert_allclose(A @ U[0], pdiag[0][:, None] * U[0] * vals[0], atol=1e-6)
+
+
+@needs_cvxpy
+@pytest.mark.parametrize("interior", [True, False])
+def test_solver_satisfies_the_complementarity_conditions(interior):
+    # random SDCPs, k = 1..3, beta a PSD Gram operator on symmetric matrices: the KKT conditions
+    # X >= 0, alpha + beta[X] >= 0, <X, alpha + beta[X]> = 0, checked directly, for the
+    # full-rank shortcut and for cvxpy alone
+    rng = np.random.default_rng(1)
+    solver = SDCPSolver(interior=interior)
+    for _ in range(40):
+        k = int(rng.integers(1, 4))
+        A = rng.standard_normal((k, k))
+        A = (A + A.T) / 2 - np.eye(k)
+        swap = np.zeros((k * k, k * k))
+        for i in range(k):
+            for j in range(k):
+                swap[i * k + j, j * k + i] = 1
+        G = rng.standard_normal((k * k, k * k))
+        G = G + swap @ G
+        beta = (G @ G.T / 10).reshape(k, k, k, k)
+        X = solver(A, beta)
+        Z = A + np.einsum("ijkl,kl->ij", beta, X)
+        scale = max(1.0, np.abs(X).max())
+        assert np.linalg.eigvalsh(X).min() > -1e-8 * scale
+        assert np.linalg.eigvalsh(Z).min() > -1e-6 * scale
+        assert abs(np.sum(X * Z)) < 1e-6 * scale
+    assert (solver.interior_solutions > 0) == interior and solver.solves > 0
