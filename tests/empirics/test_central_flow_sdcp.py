@@ -265,3 +265,13 @@ def test_solver_satisfies_the_complementarity_conditions(interior):
         assert np.linalg.eigvalsh(Z).min() > -1e-6 * scale
         assert abs(np.sum(X * Z)) < 1e-6 * scale
     assert (solver.interior_solutions > 0) == interior and solver.solves > 0
+
+
+def test_rmsprop_central_flow_runs_at_the_edge():
+    # per-component RMSProp is now a central-flow optimizer: at lr = 0.2 on the minimal toy the
+    # effective sharpness crosses 2 and the constraint becomes active; nu stays positive
+    f, w0, _ = flows.toy("minimal", quick=True)
+    r = flows.race(f, w0, "rmsprop", {"lr": 0.2}, 60, flows=("discrete", "central"),
+                   sharpness_every=0)
+    assert r.costs["central"]["sdcp"]["max_critical"] >= 1
+    assert np.all(np.isfinite(r.error["central"]))
