@@ -69,6 +69,8 @@ MAX_STABLE_NFEV = 400
 CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop", "rmsprop")
 #: LOBPCG tracks one more eigenpair while all tracked effective eigenvalues exceed this
 TRACK_THRESHOLD = 1.5
+#: relative residual tolerance of the central flow's LOBPCG eigenpairs (as ``top_eig``)
+EIG_TOL = 1e-6
 _OPS = torch_ops(batch_dims=1)
 
 
@@ -174,7 +176,7 @@ class _Problem:
         Returns ``(lam (B, k), U (B, P, k), V (B, P, k))``: ``H U = P U diag(lam)`` with
         ``U^T P U = I`` (``U = P^{-1/2} V``, ``V`` orthonormal eigenvectors of
         ``P^{-1/2} H P^{-1/2}``, the warm start of the next call).  Dense ``eigh`` for
-        ``P <= 64``, else warm-started LOBPCG (tol 1e-8; Lanczos fallback) per row.
+        ``P <= 64``, else warm-started LOBPCG (tol :data:`EIG_TOL`; Lanczos fallback) per row.
         """
         B, n = w.shape
         s = torch.ones(B, n, dtype=w.dtype, device=w.device) if pdiag is None else \
@@ -189,9 +191,9 @@ class _Problem:
             lams, vecs = [], []
             for b in range(B):
                 hv = _row_hvp(self.loss_fn, w[b])
-                ws = None if warm is None or warm.shape[2] != k else warm[b].detach().cpu().numpy()
+                ws = None if warm is None else _fit_columns(warm[b].detach().cpu().numpy(), k, b)
                 pre = None if pdiag is None else [pdiag[b].expand(n)]
-                e = top_eigenpairs(hv, n, k, tol=1e-8, method="lobpcg", warm_start=ws,
+                e = top_eigenpairs(hv, n, k, tol=EIG_TOL, method="lobpcg", warm_start=ws,
                                    preconditioner=pre, device=w.device)
                 lams.append(e.values.to(w.device))
                 vecs.append(torch.as_tensor(e.vectors, device=w.device))
@@ -253,6 +255,14 @@ class _Problem:
                                                        retain_graph=True)[0]
                     out[:, j, i] = out[:, i, j]
         return out
+
+
+def _fit_columns(X, k, seed):
+    """A warm start with ``k`` columns: ``X`` truncated, or padded with random columns."""
+    if X.shape[1] >= k:
+        return X[:, :k]
+    pad = np.random.default_rng(seed).standard_normal((X.shape[0], k - X.shape[1]))
+    return np.concatenate([X, pad], axis=1)
 
 
 def _row_hvp(loss_fn, w):
@@ -463,7 +473,7 @@ class Central:
         # "sdcp": cvxpy on every row (no full-rank shortcut), so it is an independent path
         self.solver = SDCPSolver(interior=sdcp != "sdcp") if have and sdcp != "one" else None
         self.notes = CentralNotes(sdcp, have, solver=self.solver)
-        self.n_track = 2   # eigenpairs tracked by LOBPCG; grows while all exceed TRACK_THRESHOLD
+        self.n_track = 1   # eigenpairs tracked by LOBPCG (large P), see _retrack
         self.V = None
         B = problem.B
         self.X = torch.zeros(B, 0, 0, dtype=torch.float64, device=self.w.device)
@@ -472,6 +482,14 @@ class Central:
     def step(self):
         for _ in range(round(1 / self.dt)):
             self._substep()
+
+    def _retrack(self, lam):
+        """The authors' rule: track every effective eigenvalue above ``TRACK_THRESHOLD`` (one more
+        while all tracked exceed it; one fewer when the last two are both below it)."""
+        if bool((lam[:, -1] > TRACK_THRESHOLD).all()) and self.n_track < self.problem.P // 5:
+            self.n_track += 1
+        elif self.n_track > 1 and bool((lam[:, -2] < TRACK_THRESHOLD).all()):
+            self.n_track -= 1
 
     def _pdiag(self):
         """The diagonal of ``P``: ``1/eta`` (GD) or ``sqrt(nu)/eta``."""
@@ -487,8 +505,7 @@ class Central:
         else:
             g = p.grad(w, self.name)
             lam, U, self.V = p.eigenpairs(w, self.n_track, pdiag, warm=self.V)
-            if bool((lam[:, -1] > TRACK_THRESHOLD).all()) and self.n_track < p.P // 5:
-                self.n_track += 1
+            self._retrack(lam)
             contract = lambda k: p.third_contractions(w, U[:, :, :k])  # noqa: E731
         crit = (lam > SDCP_THRESHOLD).sum(dim=1)
         self.notes.critical.update(crit.tolist())
