@@ -12,10 +12,13 @@ axis of step sizes (``hyper["lr"]`` may be a list):
 * ``rod`` -- :func:`theory.rod_flow.rod_velocity` integrated by RK4 with ``dt = 1/4``;
   ``c(0), d(0)`` the first discrete step; ``nu`` by ``dnu/dt = k (1/2(g_+^2 + g_-^2) - nu)``;
   prediction ``w_hat_t = c_w(t) - (-1)^t d_w(t)``, loss ``1/2[L(c+d) + L(c-d)]``;
-* ``central`` -- Cohen, Damian et al. (ICLR 2025), one critical eigenvalue, discretised as the
-  authors' code: Euler with ``dt = 1/4``, the constraint ``S_eff <= 2`` imposed at the next
-  substep, linearised (``sigma^2 = max(0, ...)``), active once ``S_eff > 1.95``; GD and scalar
-  RMSProp (other optimizers: not defined by the paper, skipped with a note);
+* ``central`` -- Cohen, Damian et al. (ICLR 2025), discretised as the authors' code: Euler with
+  ``dt = 1/4``; every effective eigenvalue above ``SDCP_THRESHOLD = 1.95`` is critical, and the
+  covariance ``X`` solves the SDCP of the linearised next-substep constraint
+  ``U^T (2P - H) U >= 0`` (:mod:`empirics.central_flow_sdcp`; cvxpy, optional: without it, or
+  with one critical eigenvalue, the closed form ``X = max(0, -alpha/beta)`` on the top one, and
+  the race's notes say how many were critical); GD, scalar RMSProp and RMSProp (other
+  optimizers: not defined by the paper, skipped with a note);
 * ``stable`` -- the rod with ``d = 0``: ``dz/dt = F_nu(z)`` with the same ``nu`` ODE
   (preconditioned gradient flow; phase-space flow for momentum), scipy ``solve_ivp`` (RK45,
   adaptive substeps) over each unit of time.
