@@ -12,10 +12,13 @@ axis of step sizes (``hyper["lr"]`` may be a list):
 * ``rod`` -- :func:`theory.rod_flow.rod_velocity` integrated by RK4 with ``dt = 1/4``;
   ``c(0), d(0)`` the first discrete step; ``nu`` by ``dnu/dt = k (1/2(g_+^2 + g_-^2) - nu)``;
   prediction ``w_hat_t = c_w(t) - (-1)^t d_w(t)``, loss ``1/2[L(c+d) + L(c-d)]``;
-* ``central`` -- Cohen, Damian et al. (ICLR 2025), one critical eigenvalue, discretised as the
-  authors' code: Euler with ``dt = 1/4``, the constraint ``S_eff <= 2`` imposed at the next
-  substep, linearised (``sigma^2 = max(0, ...)``), active once ``S_eff > 1.95``; GD and scalar
-  RMSProp (other optimizers: not defined by the paper, skipped with a note);
+* ``central`` -- Cohen, Damian et al. (ICLR 2025), discretised as the authors' code: Euler with
+  ``dt = 1/4``; every effective eigenvalue above ``SDCP_THRESHOLD = 1.95`` is critical, and the
+  covariance ``X`` solves the SDCP of the linearised next-substep constraint
+  ``U^T (2P - H) U >= 0`` (:mod:`empirics.central_flow_sdcp`; cvxpy, optional: without it, or
+  with one critical eigenvalue, the closed form ``X = max(0, -alpha/beta)`` on the top one, and
+  the race's notes say how many were critical); GD, scalar RMSProp and RMSProp (other
+  optimizers: not defined by the paper, skipped with a note);
 * ``stable`` -- the rod with ``d = 0``: ``dz/dt = F_nu(z)`` with the same ``nu`` ODE
   (preconditioned gradient flow; phase-space flow for momentum), scipy ``solve_ivp`` (RK45,
   adaptive substeps) over each unit of time.
@@ -50,6 +53,9 @@ import numpy as np
 import torch
 
 from momentumlab.empirics.backend import torch_ops
+from momentumlab.empirics.central_flow_sdcp import (SDCP_MODES, SDCP_THRESHOLD, CentralNotes,
+                                                    SDCPSolver, assemble, cvxpy_available,
+                                                    solve_rows)
 from momentumlab.theory.rod_flow import (DEFAULT_RATE, ema_update, get_space, nu_forcing, nu_rate,
                                          phase_map, rod_velocity, threshold_value)
 
@@ -61,12 +67,15 @@ ROD_DT = 1 / 4
 CENTRAL_DT = 1 / 4
 SEED_FLOOR = 1e-16
 ODD_SWITCH = float(np.finfo(np.float64).eps) ** (1 / 3)
-SDCP_THRESHOLD = 1.95
 #: the stable flow stops when one unit of time needs more right-hand sides than this (S_eff > ~100)
 MAX_STABLE_NFEV = 400
-CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop")
+CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop", "rmsprop")
 #: restarts of the batched Lanczos eigensolver (x 16 products) before a Ritz pair is kept as is
 EIG_RESTARTS = 4
+#: LOBPCG tracks one more eigenpair while all tracked effective eigenvalues exceed this
+TRACK_THRESHOLD = 1.5
+#: relative residual tolerance of the central flow's LOBPCG eigenpairs (as ``top_eig``)
+EIG_TOL = 1e-6
 _OPS = torch_ops(batch_dims=1)
 
 
@@ -194,6 +203,107 @@ class _Problem:
         self.counts[flow]["unconverged"] = self.counts[flow].get("unconverged", 0) + int((~conv).sum())
         self.counts[flow]["solves"] = self.counts[flow].get("solves", 0) + self.B
         return lam, vec
+
+
+    def eigenpairs(self, w, k, pdiag=None, warm=None):
+        """Top ``k`` eigenpairs of the effective Hessian ``P^{-1} H`` per batch row, descending.
+
+        ``pdiag`` ``(B, P)`` or ``(B, 1)`` is the diagonal of ``P`` (``None``: ``P = I``).
+        Returns ``(lam (B, k), U (B, P, k), V (B, P, k))``: ``H U = P U diag(lam)`` with
+        ``U^T P U = I`` (``U = P^{-1/2} V``, ``V`` orthonormal eigenvectors of
+        ``P^{-1/2} H P^{-1/2}``, the warm start of the next call).  Dense ``eigh`` for
+        ``P <= 64``; for ``k = 1`` the batched Lanczos of :meth:`top_eig`; else warm-started
+        LOBPCG (tol :data:`EIG_TOL`; Lanczos fallback) per row.
+        """
+        B, n = w.shape
+        s = torch.ones(B, n, dtype=w.dtype, device=w.device) if pdiag is None else \
+            torch.rsqrt(pdiag).expand(B, n)
+        k = min(k, n)
+        if n <= 64:
+            H = s[:, :, None] * self.hessian(w) * s[:, None, :]
+            ev, vec = torch.linalg.eigh(H)
+            lam, V = ev.flip(-1)[:, :k], vec.flip(-1)[:, :, :k]
+        elif k == 1:  # the common case: one tracked pair, by the batched Lanczos of top_eig
+            v0 = None if warm is None else warm[:, :, 0]
+            top, vec = self.top_eig(w, v0, s, "central_eig")
+            lam, V = top[:, None], vec[:, :, None]
+        else:
+            from momentumlab.empirics.sharpness import top_eigenpairs
+            lams, vecs = [], []
+            for b in range(B):
+                hv = _row_hvp(self.loss_fn, w[b])
+                ws = None if warm is None else _fit_columns(warm[b].detach().cpu().numpy(), k, b)
+                pre = None if pdiag is None else [pdiag[b].expand(n)]
+                e = top_eigenpairs(hv, n, k, tol=EIG_TOL, method="lobpcg", warm_start=ws,
+                                   preconditioner=pre, device=w.device)
+                lams.append(e.values.to(w.device))
+                vecs.append(torch.as_tensor(e.vectors, device=w.device))
+                self.count("central_eig", "hvps", e.matvecs / B)
+            lam, V = torch.stack(lams), torch.stack(vecs)
+        return lam, s[:, :, None] * V, V
+
+    def dense_curvature(self, w, pdiag=None, flow="central"):
+        """For small ``P``: ``(g, lam, U, contract)`` from one autograd graph -- the gradient, all
+        effective eigenpairs as :meth:`eigenpairs` (dense), and ``contract(k)`` = the
+        third-derivative contractions of :meth:`third_contractions` for the leading ``k``
+        (the Hessian's graph is kept, so ``grad(u_i^T H u_j)`` costs one batched pass)."""
+        B, n = w.shape
+        s = torch.ones(B, n, dtype=w.dtype, device=w.device) if pdiag is None else \
+            torch.rsqrt(pdiag).expand(B, n)
+        with torch.enable_grad():
+            x = w.detach().requires_grad_(True)
+            g = torch.autograd.grad(self._loss(x).sum(), x, create_graph=True)[0]
+            eye = torch.eye(n, dtype=w.dtype, device=w.device)[:, None, :].expand(n, B, n)
+            H = torch.autograd.grad(g, x, grad_outputs=eye, is_grads_batched=True,
+                                    create_graph=True)[0].transpose(0, 1)
+        ev, vec = torch.linalg.eigh(s[:, :, None] * H.detach() * s[:, None, :])
+        lam, U = ev.flip(-1), s[:, :, None] * vec.flip(-1)
+
+        def contract(k):
+            out = torch.zeros(B, k, k, n, dtype=w.dtype, device=w.device)
+            if k == 0:
+                return out
+            Uk = U[:, :, :k]
+            i, j = torch.triu_indices(k, k)
+            with torch.enable_grad():
+                q = torch.einsum("bpi,bpq,bqj->bij", Uk, H, Uk)[:, i, j]
+                sel = torch.eye(len(i), dtype=w.dtype, device=w.device)[:, None, :].expand(-1, B, -1)
+                G = torch.autograd.grad(q, x, grad_outputs=sel, is_grads_batched=True,
+                                        retain_graph=True)[0]
+            out[:, i, j] = G.transpose(0, 1)
+            out[:, j, i] = G.transpose(0, 1)
+            return out
+
+        self.count(flow, "gradients", 1)
+        return g.detach(), lam, U, contract
+
+    def third_contractions(self, w, U):
+        """``G_ij = grad_w (u_i^T H(w) u_j)`` ``(B, k, k, P)`` for ``U`` ``(B, P, k)`` (the
+        authors' ``D(w, 3, u_i, u_j)``): one gradient, ``k`` HVPs and ``k(k+1)/2`` third-derivative
+        passes of autograd."""
+        B, n, k = U.shape
+        out = torch.zeros(B, k, k, n, dtype=w.dtype, device=w.device)
+        if k == 0:
+            return out
+        with torch.enable_grad():
+            x = w.detach().requires_grad_(True)
+            g = torch.autograd.grad(self._loss(x).sum(), x, create_graph=True)[0]
+            HU = [torch.autograd.grad(g, x, grad_outputs=U[:, :, i], create_graph=True)[0]
+                  for i in range(k)]
+            for i in range(k):
+                for j in range(i, k):
+                    out[:, i, j] = torch.autograd.grad((HU[i] * U[:, :, j]).sum(), x,
+                                                       retain_graph=True)[0]
+                    out[:, j, i] = out[:, i, j]
+        return out
+
+
+def _fit_columns(X, k, seed):
+    """A warm start with ``k`` columns: ``X`` truncated, or padded with random columns."""
+    if X.shape[1] >= k:
+        return X[:, :k]
+    pad = np.random.default_rng(seed).standard_normal((X.shape[0], k - X.shape[1]))
+    return np.concatenate([X, pad], axis=1)
 
 
 def _row_hvp(loss_fn, w):
@@ -392,55 +502,84 @@ class Stable:
 
 
 class Central:
-    """Central flow with one critical eigenvalue (GD, scalar RMSProp), Euler ``dt = 1/4``."""
+    """Central flow (Cohen, Damian et al., ICLR 2025) for GD, scalar RMSProp and RMSProp, in the
+    conventions of the authors' code: Euler with ``dt = 1/4``; every substep the top effective
+    eigenpairs, the critical ones (``S_eff > 1.95``), the third-derivative contractions
+    ``grad(u_i^T H u_j)``, the linearised next-substep constraint ``U^T(2P - H)U >= 0`` and its
+    SDCP (:mod:`empirics.central_flow_sdcp`; ``sdcp`` one of ``SDCP_MODES``), then
+    ``dw/dt = -P^{-1}[g + 1/2 sum X_ij grad(u_i^T H u_j)]`` and ``nu``'s ODE with the
+    oscillation's second moment."""
 
     name = "central"
 
-    def __init__(self, opt, problem, z0, nu0, dt=CENTRAL_DT):
+    def __init__(self, opt, problem, z0, nu0, dt=CENTRAL_DT, sdcp="auto"):
         if opt.space.name not in CENTRAL_OPTIMIZERS:
             raise ValueError(f"central flow is defined here for {', '.join(CENTRAL_OPTIMIZERS)}")
+        if sdcp not in SDCP_MODES:
+            raise ValueError(f"sdcp must be one of {', '.join(SDCP_MODES)}, got {sdcp!r}")
+        have = cvxpy_available()
+        if sdcp == "sdcp" and not have:
+            raise ImportError("sdcp='sdcp' needs cvxpy: pip install 'momentumlab[sdcp]'")
         self.opt, self.problem, self.w, self.nu, self.dt = opt, problem, z0["w"], nu0, dt
-        self.sigma2 = torch.zeros(problem.B, 1, dtype=torch.float64, device=z0["w"].device)
-        self.S = self.sigma2.clone()
-        self.u = None
+        self.mode = sdcp
+        # "sdcp": cvxpy on every row (no full-rank shortcut), so it is an independent path
+        self.solver = SDCPSolver(interior=sdcp != "sdcp") if have and sdcp != "one" else None
+        self.notes = CentralNotes(sdcp, have, solver=self.solver)
+        self.n_track = 1   # eigenpairs tracked by LOBPCG (large P), see _retrack
+        self.V = None
+        B = problem.B
+        self.X = torch.zeros(B, 0, 0, dtype=torch.float64, device=self.w.device)
+        self.lam = torch.zeros(B, 0, dtype=torch.float64, device=self.w.device)
 
     def step(self):
         for _ in range(round(1 / self.dt)):
             self._substep()
 
+    def _retrack(self, lam):
+        """The authors' rule: track every effective eigenvalue above ``TRACK_THRESHOLD`` (one more
+        while all tracked exceed it; one fewer when the last two are both below it)."""
+        if bool((lam[:, -1] > TRACK_THRESHOLD).all()) and self.n_track < self.problem.P // 5:
+            self.n_track += 1
+        elif self.n_track > 1 and bool((lam[:, -2] < TRACK_THRESHOLD).all()):
+            self.n_track -= 1
+
+    def _pdiag(self):
+        """The diagonal of ``P``: ``1/eta`` (GD) or ``sqrt(nu)/eta``."""
+        eta = self.opt.values["lr"]
+        return 1 / eta if self.nu is None else torch.sqrt(self.nu) / eta
+
     def _substep(self):
-        p, eta, h = self.problem, self.opt.values["lr"], self.dt
+        p, h, opt = self.problem, self.dt, self.opt
         w = self.w
-        g = p.grad(w, self.name)
-        S, u = p.top_eig(w, self.u)
-        self.u = u
-        S = S.reshape(-1, 1)
-        gS = p.grad_sharpness(w, u)
-        p.count(self.name, "hvps", 2)
-        gdotS = (g * gS).sum(dim=1, keepdim=True)
-        nS2 = (gS * gS).sum(dim=1, keepdim=True)
-        if self.nu is None:  # GD: S_eff = eta S <= 2
-            s_eff = eta * S
-            need = 2 * (S - 2 / eta - h * eta * gdotS) / (h * eta * nS2)
-            scale = eta
-        else:  # scalar RMSProp: S_eff = eta S / sqrt(nu)
-            nu, k = self.nu, self.opt.k
-            s_eff = eta * S / torch.sqrt(nu)
-            gg = (g * g).sum(dim=1, keepdim=True)
-            a0 = -(eta**2 / nu) * gdotS - (eta * S / 2) * nu**-1.5 * k * (gg - nu)
-            a1 = -(eta**2 / (2 * nu)) * nS2 - (eta * S**3 * k / 2) * nu**-1.5
-            need = (s_eff - 2 + h * a0) / (-h * a1)
-            scale = eta / torch.sqrt(nu)
-        sigma2 = torch.where(s_eff > SDCP_THRESHOLD, torch.clamp(need, min=0.0), 0.0)
-        self.w = w - h * scale * (g + sigma2 * gS / 2)
+        pdiag = self._pdiag()
+        if p.P <= 64:
+            g, lam, U, contract = p.dense_curvature(w, pdiag, self.name)
+        else:
+            g = p.grad(w, self.name)
+            lam, U, self.V = p.eigenpairs(w, self.n_track, pdiag, warm=self.V)
+            self._retrack(lam)
+            contract = lambda k: p.third_contractions(w, U[:, :, :k])  # noqa: E731
+        crit = (lam > SDCP_THRESHOLD).sum(dim=1)
+        self.notes.critical.update(crit.tolist())
+        if self.solver is None:  # the one-eigenvalue closed form on the top eigenvalue
+            crit = crit.clamp(max=1)
+        k = int(crit.max())
+        Uk = U[:, :, :k]
+        G = contract(k)
+        p.count(self.name, "hvps", k + k * (k + 1) // 2)
+        sm = opt.space.second_moment
+        lin = assemble(g, lam[:, :k], Uk, G, pdiag.expand_as(w) if sm == "component" else
+                       pdiag, h, nu=self.nu, second_moment=sm, k_nu=opt.k, eta=opt.values["lr"])
+        X = solve_rows(lin, crit.tolist(), self.solver, closed_form_for_one=self.mode != "sdcp")
+        dw, dnu = lin.velocity(X)
+        self.w = w + h * dw
         if self.nu is not None:
-            gg = (g * g).sum(dim=1, keepdim=True)
-            self.nu = self.nu + h * self.opt.k * (gg + sigma2 * S**2 - self.nu)
-        self.sigma2, self.S = sigma2, S
+            self.nu = self.nu + h * dnu
+        self.X, self.lam = X, lam[:, :k]
 
     def predicted_loss(self, loss):
-        """``L(w) + 1/2 sigma^2 S`` (time-averaged loss along the central flow)."""
-        return loss + 0.5 * self.sigma2.reshape(-1) * self.S.reshape(-1)
+        """``L(w) + 1/2 <Sigma, H> = L + 1/2 tr(X diag(lam))`` (time-averaged loss)."""
+        return loss + 0.5 * torch.einsum("bii,bi->b", self.X, self.lam)
 
 
 # ------------------------------------------------------------------ the race
@@ -501,12 +640,16 @@ class Race:
 def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hyper: Mapping,
          steps: int, flows: Sequence[str] = FLOWS, *, rate: str = DEFAULT_RATE,
          rod_dt: float = ROD_DT, seed_floor: float = SEED_FLOOR, sharpness_every: int = 1,
-         device="cpu", progress: Callable[[int], None] | None = None) -> Race:
+         central_sdcp: str = "auto", device="cpu", progress: Callable[[int], None] | None = None) -> Race:
     """Run ``flows`` from ``w0`` for ``steps`` optimizer steps of ``optimizer`` (see module doc).
 
     ``loss_fn`` maps a flat float64 tensor ``(P,)`` to a scalar (pure: it is vmapped);
     ``w0`` is ``(P,)`` or ``(B, P)``; ``hyper`` holds the optimizer's hyperparameters
-    (:data:`theory.rod_flow.SPACES`), ``lr`` a number or a list of ``B`` step sizes.
+    (:data:`theory.rod_flow.SPACES`), ``lr`` a number or a list of ``B`` step sizes;
+    ``central_sdcp`` (:data:`empirics.central_flow_sdcp.SDCP_MODES`): "auto" solves the central
+    flow's SDCP with cvxpy when two or more eigenvalues are critical (closed form for one; the
+    top eigenvalue only, with a note, without cvxpy), "sdcp" always with cvxpy, "one" the
+    one-eigenvalue closed form on the top eigenvalue.
     Returns a :class:`Race`; ``Race.summary()`` gives the error and onset table.
     """
     unknown = [f for f in flows if f not in FLOWS]
@@ -537,7 +680,7 @@ def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hy
     if "rod" in flows:
         procs["rod"] = Rod(opt, problem, z0, z1, nu0, rod_dt, seed_floor)
     if "central" in flows:
-        procs["central"] = Central(opt, problem, z0, nu0)
+        procs["central"] = Central(opt, problem, z0, nu0, sdcp=central_sdcp)
     if "stable" in flows:
         procs["stable"] = Stable(opt, problem, z0, nu0)
     problem.counts.clear()
@@ -601,6 +744,8 @@ def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hy
                     "cpu_seconds": seconds[f], "time_ratio": seconds[f] / base}
     if "central" in procs:
         eig = problem.counts.get("central_eig", {})
+        notes.extend(procs["central"].notes.lines())
+        costs["central"]["sdcp"] = procs["central"].notes.summary()
         costs["central"]["eigen_hvps_per_step"] = eig.get("hvps", 0) / steps
         costs["central"]["eigen_unconverged_fraction"] = eig.get("unconverged", 0) / max(eig.get("solves", 0), 1)
     hyper_out = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in hyper.items()}

@@ -14,10 +14,11 @@
   time average of ``d_x^2`` over whole loops against ``sigma^2 = 2a`` (tolerance 2e-2: the loop
   is sampled once per step, about 25 samples per loop).
 * ``rodflow.toys``: the race on the toys of :data:`empirics.flows.TOYS`, several seeds (w0
-  perturbed by 1e-3 N(0, 1)) batched.  Prediction: the rod's iterates; pass when the rod's mean
-  iterate error after the discrete onset is <= 10% of the mean ``||w_t||`` in every toy and seed
-  (the stable flow, a negative control, misses by > 40%).  The abstract's "better captures GD
-  dynamics for simple toy examples" (than central flow) is reported per toy as a finding.
+  perturbed by 1e-3 N(0, 1)) batched.  Prediction: the rod's iterates.  The abstract's "better
+  captures GD dynamics for simple toy examples" (than central flow) is judged per toy on the
+  ratio rod/central of mean iterate errors after the discrete onset, with a 95% Student-t
+  interval over seeds (:func:`toys_check`); the central flow solves the SDCP (every critical
+  eigenvalue).  Pass when it holds on every toy; where it is refuted, that is the finding.
 """
 from __future__ import annotations
 
@@ -34,10 +35,9 @@ from momentumlab.theory.rod_flow import (SPACES, get_space, phase_map, rod_field
                                          threshold_value)
 
 __all__ = ["identities_check", "threshold_check", "quartic_check", "self_stabilization_check",
-           "toys_check", "locate_rod_threshold", "TRACK_TOL"]
+           "toys_check", "locate_rod_threshold", "TOYS_CONFIDENCE"]
 
 _NP = numpy_ops(batch_dims=1)
-TRACK_TOL = 0.10
 
 
 def _rel_max(a, b):
@@ -277,66 +277,146 @@ def self_stabilization_check(device="cpu", seed: int = 0, quick: bool = True) ->
 
 
 # ------------------------------------------------------------------ toys
+#: the abstract's comparison is judged on the 95% Student-t interval of the mean ratio over seeds
+TOYS_CONFIDENCE = 0.95
+#: quick mode: 400 steps (onsets at 80-130 steps with eps = 0.06: >= 270 steps of EoS), 6 seeds
+TOYS_QUICK_STEPS = 400
+TOYS_QUICK_SEEDS = 6
+
+
+def _ratio_ci(ratios):
+    """Mean and two-sided ``TOYS_CONFIDENCE`` Student-t interval of per-seed ratios (magnitude)."""
+    from scipy import stats
+
+    r = np.asarray(ratios, float)
+    if not np.all(np.isfinite(r)):
+        return math.inf, (math.inf, math.inf)
+    m = float(np.mean(r))
+    half = float(stats.t.ppf((1 + TOYS_CONFIDENCE) / 2, len(r) - 1) * np.std(r, ddof=1) / math.sqrt(len(r)))
+    return m, (m - half, m + half)
+
+
+def _better_ci(ratios):
+    """Seeds where the rod is better (ratio < 1), of all, and the exact (Clopper-Pearson)
+    ``TOYS_CONFIDENCE`` interval of the probability that it is better in a run."""
+    from scipy import stats
+
+    r = np.asarray(ratios, float)
+    k = int(np.sum(np.isfinite(r) & (r < 1)))
+    ci = stats.binomtest(k, len(r)).proportion_ci(TOYS_CONFIDENCE, method="exact")
+    return k, (float(ci.low), float(ci.high))
+
+
+def _toy_verdict(ci):
+    """``holds`` when the rod is better in most runs (interval above 1/2), ``refuted`` when the
+    central flow is (interval below 1/2), ``undecided`` otherwise."""
+    return "holds" if ci[0] > 0.5 else "refuted" if ci[1] < 0.5 else "undecided"
+
+
+def _after(err, starts):
+    """Per-seed mean of ``err`` ``(T+1, S)`` from each seed's ``start``."""
+    return np.array([float(np.nanmean(err[s:, b])) for b, s in enumerate(starts)])
+
+
 def toys_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
-    seeds = 2 if quick else 4
+    """Rod against central flow (SDCP) on each toy: which tracks GD better, run by run.
+
+    Rule: per toy and seed, ``r = mean_t ||w_t - w_hat_rod(t)|| / mean_t ||w_t - w_central(t)||``
+    over the steps from that seed's discrete onset on (the edge-of-stability phase, where the two
+    models differ; before it both are gradient flow up to the oscillation's seed); the rod
+    "better captures GD dynamics" in a run when ``r < 1``.  The abstract's statement holds on a
+    toy when the exact 95% (Clopper-Pearson) interval of the probability that the rod is better
+    in a run lies above 1/2, is refuted when it lies below 1/2, and is undecided otherwise (a
+    sign test over seeds: with 6 seeds only a unanimous outcome decides, so the verdict cannot
+    flip with one seed; it is robust to the two-valued errors seen on codim2, where a mean's
+    t-interval is not).  The claim passes when it holds on every toy.  The magnitude is reported
+    beside it (mean ratio, its t-interval, its range).  The central flow is the SDCP central flow
+    (every critical eigenvalue); the one-eigenvalue closed form is reported beside it where more
+    than one eigenvalue was critical.
+    """
+    seeds = TOYS_QUICK_SEEDS if quick else 8
     names = list(TOYS)
-    rows, preds, meas, stab = [], [], [], []
+    rows, preds, meas, stab, cent, starts, cerr = [], {}, {}, {}, {}, {}, {}
     for name in names:
         f, w0, steps = toy(name, quick)
+        steps = min(steps, TOYS_QUICK_STEPS) if quick else steps
         gen = torch.Generator().manual_seed(seed)
         W0 = w0 + 1e-3 * torch.randn(seeds, w0.numel(), generator=gen, dtype=torch.float64)
         r = race(f, W0, "gd", {"lr": 0.3}, steps, sharpness_every=5, device=device)
         s = r.summary()
         onset = np.asarray(s["onset"]["discrete"])
-        start = int(np.max(np.where(onset >= 0, onset, steps // 2)))
-        wd = r.iterates["discrete"][start:steps + 1]
-        preds.append(r.iterates["rod"][start:steps + 1])
-        meas.append(wd)
-        stab.append(r.iterates["stable"][start:steps + 1])
-        ratio_all = np.array(s["error_all"]["rod"]) / np.array(s["error_all"]["central"])
-        ratio_eos = np.array(s["error_after_onset"]["rod"], float) / np.array(
-            s["error_after_onset"]["central"], float)
-        rows.append({"toy": name, "steps": steps, "eps": "0.01" if not quick else TOYS[name][4],
-                     "onset_discrete": s["onset"]["discrete"], "onset_rod": s["onset"].get("rod"),
-                     "sharpness_crossing": s["sharpness_crossing"],
-                     "error_all": {k: v for k, v in s["error_all"].items()},
-                     "error_after_onset": s["error_after_onset"],
-                     "centre_error_second_half": s.get("centre_error_second_half"),
-                     "rod_over_central_all": ratio_all.tolist(),
-                     "rod_over_central_after_onset": ratio_eos.tolist(),
-                     "rod_better_than_central_fraction": float(np.mean(ratio_eos < 1)),
-                     "costs": s["costs"]})
-    scale = [float(np.mean(np.linalg.norm(m, axis=-1))) for m in meas]
+        start = np.where(onset >= 0, onset, steps // 2)
+        T = steps + 1
+        meas[name], preds[name] = r.iterates["discrete"][:T], r.iterates["rod"][:T]
+        stab[name], cent[name], starts[name] = r.iterates["stable"][:T], r.iterates["central"][:T], start
+        e = {k: _after(v, start) for k, v in r.error.items()}
+        cerr[name] = e["central"]
+        ratio = e["rod"] / e["central"]
+        mean, tci = _ratio_ci(ratio)
+        n_better, ci = _better_ci(ratio)
+        sdcp = r.costs["central"]["sdcp"]
+        row = {"toy": name, "steps": steps, "eps": TOYS[name][4] if quick else 0.01,
+               "onset_discrete": s["onset"]["discrete"], "onset_rod": s["onset"].get("rod"),
+               "sharpness_crossing": s["sharpness_crossing"],
+               "error_all": s["error_all"], "error_after_onset": {k: v.tolist() for k, v in e.items()},
+               "mean_error_after_onset": {k: float(np.mean(v)) for k, v in e.items()},
+               "centre_error_second_half": s.get("centre_error_second_half"),
+               "rod_over_central": ratio.tolist(), "ratio_mean": mean, "ratio_t_ci95": list(tci),
+               "ratio_range": [float(np.min(ratio)), float(np.max(ratio))],
+               "rod_better_seeds": n_better, "rod_better_probability_ci95": list(ci),
+               "verdict": _toy_verdict(ci), "rod_better_fraction": float(np.mean(ratio < 1)),
+               "rod_over_stable_max": float(np.max(e["rod"] / e["stable"])),
+               "critical_eigenvalues": sdcp["critical_count_histogram"],
+               "max_critical": sdcp["max_critical"], "costs": s["costs"]}
+        if sdcp["max_critical"] > 1:  # the one-eigenvalue comparator, same seeds
+            r1 = race(f, W0, "gd", {"lr": 0.3}, steps, flows=("discrete", "central"),
+                      sharpness_every=0, central_sdcp="one", device=device)
+            e1 = _after(r1.error["central"], start)
+            row["error_after_onset"]["central_one_eigenvalue"] = e1.tolist()
+            row["mean_error_after_onset"]["central_one_eigenvalue"] = float(np.mean(e1))
+            row["error_all"]["central_one_eigenvalue"] = r1.summary()["error_all"]["central"]
+            row["rod_over_central_one_eigenvalue_mean"] = float(np.mean(e["rod"] / e1))
+            row["costs"]["central_one_eigenvalue"] = r1.costs["central"]
+        rows.append(row)
 
-    def err_of(pr):
-        return max(float(np.max(np.mean(np.linalg.norm(m - pr[n], axis=-1), axis=0))) / sc
-                   for n, m, sc in zip(names, meas, scale))
+    def verdicts(pr):
+        out = {}
+        for n in names:
+            e = _after(np.linalg.norm(meas[n] - pr[n], axis=-1), starts[n])
+            out[n] = _better_ci(e / cerr[n])[1]
+        return out
 
     def compare(pr):
-        e = err_of(pr)
-        return e, bool(e <= TRACK_TOL)
+        """error = 1 - the smallest lower end over toys (0: the rod better in every run of every
+        toy, with certainty); passes when the statement holds on every toy."""
+        v = verdicts(pr)
+        return 1 - min(ci[0] for ci in v.values()), bool(all(_toy_verdict(ci) == "holds"
+                                                            for ci in v.values()))
 
-    prediction = dict(zip(names, preds))
-    stab = dict(zip(names, stab))
-    per_toy = {n: float(np.max(np.mean(np.linalg.norm(m - prediction[n], axis=-1), axis=0))) / sc
-               for n, m, sc in zip(names, meas, scale)}
-    for r in rows:
-        r["rod_relative_error_after_onset"] = per_toy[r["toy"]]
-    err, ok = compare(prediction)
-    better = [r["rod_better_than_central_fraction"] for r in rows]
-    verdict = ("holds" if all(b == 1 for b in better) else
-               "refuted" if all(b == 0 for b in better) else "holds on some toys, refuted on others")
-    finding = "; ".join(f"{r['toy']}: rod/central error after onset "
-                        f"{np.mean(r['rod_over_central_after_onset']):.2f}" for r in rows)
-    details = {"rows": rows, "stable_flow_relative_error": err_of(stab), "seeds": seeds,
+    err, ok = compare(preds)
+    held = [r["toy"] for r in rows if r["verdict"] == "holds"]
+    refuted = [r["toy"] for r in rows if r["verdict"] == "refuted"]
+    undecided = [r["toy"] for r in rows if r["verdict"] == "undecided"]
+    evidence = "; ".join(f"{r['toy']}: rod better in {r['rod_better_seeds']}/{seeds} seeds, "
+                         f"rod/central {r['ratio_mean']:.2f} (range {r['ratio_range'][0]:.2f}-"
+                         f"{r['ratio_range'][1]:.2f}) -> {r['verdict']}" for r in rows)
+    verdict = ("holds on every toy" if ok else
+               "refuted on " + ", ".join(refuted) if refuted and not undecided else
+               "not shown on " + ", ".join(refuted + undecided))
+    tracking = {r["toy"]: r["rod_over_stable_max"] for r in rows}
+    details = {"rows": rows, "seeds": seeds, "held_on": held, "refuted_on": refuted,
+               "undecided_on": undecided, "rule": toys_check.__doc__.split("Rule: ")[1].strip(),
+               "tracking_sanity": {"rod_over_stable_max": tracking,
+                                   "rod_tracks": bool(max(tracking.values()) < 0.5)},
                "paper_claim": f"{verdict}: 'better captures GD dynamics for simple toy examples' "
-                              f"than central flow ({finding})"}
-    global _STABLE
-    _STABLE = stab
-    return CheckResult(0.0, err, err, TRACK_TOL, ok, details, compare=compare, prediction=prediction)
+                              f"than central flow (mean iterate error after onset, rod/central; "
+                              f"sign test over seeds, 95%: {evidence})"}
+    global _STABLE, _CENTRAL
+    _STABLE, _CENTRAL = stab, cent
+    return CheckResult(None, 1 - err, err, 0.5, ok, details, compare=compare, prediction=preds)
 
 
-_STABLE = None
+_STABLE = _CENTRAL = None
 
 attach("rodflow.identities")(identities_check)
 attach("rodflow.threshold")(threshold_check)
@@ -354,7 +434,8 @@ REGISTRY["rodflow.quartic"].controls = (
 REGISTRY["rodflow.self_stabilization"].controls = (
     Control("sigma^2 = alpha/beta (missing factor 2)", lambda r: np.full(2, 0.01)),)
 REGISTRY["rodflow.toys"].controls = (
-    Control("stable flow's iterates", lambda r: _STABLE),)
+    Control("stable flow's iterates", lambda r: _STABLE),
+    Control("central flow's own iterates (ratio 1: not better)", lambda r: _CENTRAL),)
 
 
 # ------------------------------------------------------------------ networks

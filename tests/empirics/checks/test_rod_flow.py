@@ -94,3 +94,54 @@ def test_eos_evidence_reads_the_crossing_from_below_and_the_onset():
     _R.amplitude["discrete"][14:, 0] = 5e-4             # 5x: below both onset rules
     ev = rf._eos_evidence(_R)
     assert ev[0]["onset"] == -1 and not ev[0]["reached"]
+
+
+# ------------------------------------------------------------------ rodflow.toys
+def test_toys_rule_is_a_sign_test_over_seeds():
+    from momentumlab.empirics.checks.rod_flow import _better_ci, _toy_verdict
+
+    # unanimous over 6 seeds decides either way; one dissenting seed leaves it undecided
+    assert _toy_verdict(_better_ci([0.3] * 6)[1]) == "holds"
+    assert _toy_verdict(_better_ci([1.04, 1.5, 1.2, 1.1, 1.3, 1.05])[1]) == "refuted"
+    assert _toy_verdict(_better_ci([0.9, 1.5, 1.2, 1.1, 1.3, 1.05])[1]) == "undecided"
+    # a ratio of exactly 1 (the central flow against itself) is not "better"
+    assert _toy_verdict(_better_ci([1.0] * 6)[1]) == "refuted"
+    k, (lo, hi) = _better_ci([0.5, 2.0, 0.5, 2.0])
+    assert k == 2 and lo < 0.5 < hi
+
+
+@pytest.fixture(scope="module")
+def small_toys():
+    """The toys claim at a test size: two toys, 3 seeds, 170 steps (codim2 reaches two critical
+    eigenvalues; the recorded run uses three toys, 6 seeds and 400 steps)."""
+    import momentumlab.empirics.checks.rod_flow as rf
+
+    old = rf.TOYS_QUICK_STEPS, rf.TOYS_QUICK_SEEDS, rf.TOYS
+    rf.TOYS_QUICK_STEPS, rf.TOYS_QUICK_SEEDS = 170, 3
+    rf.TOYS = {k: v for k, v in old[2].items() if k in ("minimal", "codim2")}
+    try:
+        yield REGISTRY["rodflow.toys"].check(quick=True)
+    finally:
+        rf.TOYS_QUICK_STEPS, rf.TOYS_QUICK_SEEDS, rf.TOYS = old
+
+
+def test_toys_claim_reports_per_toy_and_rejects_controls(small_toys):
+    r = small_toys
+    rows = {row["toy"]: row for row in r.details["rows"]}
+    assert set(rows) == {"minimal", "codim2"}
+    for row in rows.values():
+        assert row["verdict"] in ("holds", "refuted", "undecided")
+        assert len(row["rod_over_central"]) == 3
+        assert row["toy"] in r.details["paper_claim"]
+    assert r.passed == all(row["verdict"] == "holds" for row in rows.values())
+    # codim2 has two critical eigenvalues: the SDCP ran and the one-eigenvalue comparator too
+    assert rows["codim2"]["max_critical"] == 2
+    assert "central_one_eigenvalue" in rows["codim2"]["mean_error_after_onset"]
+    assert rows["minimal"]["max_critical"] == 1
+    assert set(r.details["tracking_sanity"]["rod_over_stable_max"]) == set(rows)
+    outcomes = run_controls(REGISTRY["rodflow.toys"].all_controls, r)
+    names = {o.name for o in outcomes}
+    assert "central flow's own iterates (ratio 1: not better)" in names
+    assert all(o.rejected for o in outcomes)
+    # re-judging the rod's own prediction reproduces the verdict
+    assert r.compare(r.prediction) == (r.error, r.passed)
