@@ -61,6 +61,9 @@ def test_network_claims_run_and_reject_their_controls(monkeypatch, cid):
     assert stable.error is None or stable.error == pytest.approx(1.0, rel=1e-12)
     if cid == "rodflow.networks":  # GD: the stable flow is never stiff at these sizes
         assert stable.error == pytest.approx(1.0, rel=1e-12)
+        # rejected by the ratio itself, not only by the EoS gate: w -> 2 w misses by ~||w||
+        doubled = next(o for o in outcomes if o.name == "prediction x 2")
+        assert doubled.error > 10
 
 
 def test_ratio_compare_accepts_a_better_prediction_and_rejects_a_worse_one():
@@ -73,7 +76,7 @@ def test_ratio_compare_accepts_a_better_prediction_and_rejects_a_worse_one():
     assert not ok and err == pytest.approx(2.0)
     # a run whose stable flow stopped (NaN) in the first half of its window is left out
     stab["a"][3:, 1] = np.nan
-    assert compare({"a": meas["a"] + 0.2 * np.array([0.5, 9.0])[None, :, None]})[1]
+    assert compare({"a": meas["a"] + 0.2 * np.array([0.25, 9.0])[None, :, None]})[1]
 
 
 def test_eos_evidence_reads_the_crossing_from_below_and_the_onset():
