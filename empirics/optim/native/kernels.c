@@ -285,7 +285,7 @@ void channel_update_##S(int n, T **p, T **g, T **m, T **v, const int64_t *sizes,
             if (!row_pair(q, rows, kh, &ra, &rb)) continue;                                        \
             double d2[2][3][LANES] = {{{0}}};                                                      \
             int64_t a0 = (r0 + ra) * L, bb = rb >= 0 ? (r0 + rb) * L : 0;                          \
-            VISIT_PAIR(G_##S, a0, L, bb, rb >= 0 ? L : 0, CHAN_FIRST_##S);                         \
+            VISIT_PAIR(GU_##S, a0, L, bb, rb >= 0 ? L : 0, CHAN_FIRST_##S);                         \
             for (int h = 0; h < (rb >= 0 ? 2 : 1); h++) {                                          \
                 double wu[1];                                                                      \
                 lanes_out_##S(d2[h], 1, wu);                                                       \
