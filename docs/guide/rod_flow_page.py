@@ -189,6 +189,32 @@ the prediction scaled by 2 and by 1/2, its sign flipped): {'all rejected' if T['
 about ten steps *before* GD's (seed floor 1e-16 against GD's own round-off seeding): onset alignment
 is reported apart from tracking (`onset_discrete`, `onset_rod` in the JSON).
 """)
+FULL = "results/rodflow_toys_full.json"
+if T and (ROOT / FULL).exists():
+    F = json.loads((ROOT / FULL).read_text())["claims"]["toys"]
+
+    def nf(keys, fmt=".3g"):
+        v = F
+        for k in keys.split("."):
+            v = v[int(k)] if isinstance(v, list) else v[k]
+        return f"<!-- num: {FULL}#claims.toys.{keys} {fmt} -->{format(v, fmt)}<!-- /num -->"
+
+    A(f"""**Full settings** (the reference's: $\\epsilon=0.01$, 2500 steps, {nf('details.seeds', 'd')} seeds;
+`python -m momentumlab.empirics.checks.rod_flow {FULL} --full --only rodflow.toys`), same rule:
+
+| toy | rod | central (SDCP) | central (one eigenvalue) | stable | rod / central, mean (range) | rod better in | verdict |
+|---|---|---|---|---|---|---|---|""")
+    for i, row in enumerate(F["details"]["rows"]):
+        p = f"details.rows.{i}"
+        one = (nf(p + '.mean_error_after_onset.central_one_eigenvalue')
+               if "central_one_eigenvalue" in row["mean_error_after_onset"] else "= SDCP")
+        A(f"| {row['toy']} | {nf(p+'.mean_error_after_onset.rod')} | "
+          f"{nf(p+'.mean_error_after_onset.central')} | {one} | {nf(p+'.mean_error_after_onset.stable')} | "
+          f"{nf(p+'.ratio_mean', '.2f')} ({nf(p+'.ratio_range.0', '.2f')}-{nf(p+'.ratio_range.1', '.2f')}) | "
+          f"{nf(p+'.rod_better_seeds', 'd')}/{nf('details.seeds', 'd')} | {row['verdict']} |")
+    A(f"""
+Verdict at full settings: {'pass' if F['passed'] else 'FAIL'} ({nf('cpu_seconds', '.0f')} CPU s).
+""")
 N = C.get("networks")
 if N:
     A("""## `rodflow.networks`: the digits MLP and a small CNN
