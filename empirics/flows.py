@@ -557,7 +557,8 @@ class Central:
         else:
             g = p.grad(w, self.name)
             lam, U, self.V = p.eigenpairs(w, self.n_track, pdiag, warm=self.V)
-            self._retrack(lam)
+            if self.solver is not None:  # more tracked pairs only serve the SDCP
+                self._retrack(lam)
             contract = lambda k: p.third_contractions(w, U[:, :, :k])  # noqa: E731
         crit = (lam > SDCP_THRESHOLD).sum(dim=1)
         self.notes.critical.update(crit.tolist())
