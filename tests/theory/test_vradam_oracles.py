@@ -37,6 +37,24 @@ def _ema_matrix(h, b1):
     return np.array(cols).T
 
 
+def test_orbit_parametrisation_is_a_two_cycle_of_the_rule():
+    """_orbit_subs (alpha0 = r B/lambda, beta3 = (r-1)/V^2, X = (1+beta1)V/((1-beta1)lambda)) at
+    numbers: (X, -V) is a 2-cycle of rules.vr_momentum in numpy -- checked first, since a wrong
+    parametrisation makes the symbolic orbit derivation slow."""
+    subs, X, V = vr._orbit_subs()
+    rule = get_rule("vr_momentum")
+    lam, r, b1s, Vs = (sp.Symbol(n, positive=True) for n in ("lambda", "r", "beta1", "V"))
+    for lv, rv, bv, Vv in ((1.3, 1.4, 0.6, 0.8), (0.4, 1.9, 0.1, 2.0)):
+        at = {lam: lv, r: rv, b1s: bv, Vs: Vv}
+        a0 = float(subs[sp.Symbol("alpha0", positive=True)].subs(at))
+        b3 = float(subs[sp.Symbol("beta3", positive=True)].subs(at))
+        x = float(X.subs(at))
+        h = rule.hyper(lr=a0, momentum=bv, beta3=b3, alpha1=1e6)
+        w1, s1 = rule.step(x, lv * x, {"momentum_buffer": -Vv}, h, NUMPY)
+        assert (w1, s1["momentum_buffer"]) == pytest.approx((-x, Vv), rel=1e-12)
+        assert float(V.subs(at)) == Vv
+
+
 # ------------------------------------------------------------------ Lyapunov (cheapest)
 def test_lyapunov_status_and_lemmas():
     assert _status("vradam.lyapunov")[:2] == ("proved from lemmas",
