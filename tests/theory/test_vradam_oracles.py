@@ -37,6 +37,24 @@ def _ema_matrix(h, b1):
     return np.array(cols).T
 
 
+def test_orbit_parametrisation_is_a_two_cycle_of_the_rule():
+    """_orbit_subs (alpha0 = r B/lambda, beta3 = (r-1)/V^2, X = (1+beta1)V/((1-beta1)lambda)) at
+    numbers: (X, -V) is a 2-cycle of rules.vr_momentum in numpy -- checked first, since a wrong
+    parametrisation makes the symbolic orbit derivation slow."""
+    subs, X, V = vr._orbit_subs()
+    rule = get_rule("vr_momentum")
+    lam, r, b1s, Vs = (sp.Symbol(n, positive=True) for n in ("lambda", "r", "beta1", "V"))
+    for lv, rv, bv, Vv in ((1.3, 1.4, 0.6, 0.8), (0.4, 1.9, 0.1, 2.0)):
+        at = {lam: lv, r: rv, b1s: bv, Vs: Vv}
+        a0 = float(subs[sp.Symbol("alpha0", positive=True)].subs(at))
+        b3 = float(subs[sp.Symbol("beta3", positive=True)].subs(at))
+        x = float(X.subs(at))
+        h = rule.hyper(lr=a0, momentum=bv, beta3=b3, alpha1=1e6)
+        w1, s1 = rule.step(x, lv * x, {"momentum_buffer": -Vv}, h, NUMPY)
+        assert (w1, s1["momentum_buffer"]) == pytest.approx((-x, Vv), rel=1e-12)
+        assert float(V.subs(at)) == Vv
+
+
 # ------------------------------------------------------------------ Lyapunov (cheapest)
 def test_lyapunov_status_and_lemmas():
     assert _status("vradam.lyapunov")[:2] == ("proved from lemmas",
@@ -72,6 +90,60 @@ def test_lyapunov_gd_case_and_det_steps_against_numpy():
         np.testing.assert_allclose(np.array(shown_A.subs({hs: hv, bs: bv}), dtype=float), An,
                                    rtol=1e-12, atol=1e-14)
         assert np.linalg.det(np.eye(2) - An) == pytest.approx((1 - bv) * hv, rel=1e-10)
+
+
+# ------------------------------------------------------------------ update bound
+def test_update_bound_status_and_lemmas():
+    assert _status("vradam.update_bound")[:2] == ("proved from lemmas",
+                                                   {"Cauchy-Schwarz", "triangle inequality"})
+
+
+def _vr_step_norm(norm_m, a0, b3, a1, n=3):
+    """||w_t - w_{t-1}|| of rules.vr_momentum (numpy) with beta1 = 0, so m_t = g_t."""
+    rule = get_rule("vr_momentum")
+    g = np.full(n, norm_m / np.sqrt(n))
+    w1, _ = rule.step(np.zeros(n), g, {"momentum_buffer": np.zeros(n)},
+                      rule.hyper(lr=a0, momentum=0.0, beta3=b3, alpha1=a1), NUMPY)
+    return float(np.linalg.norm(w1))
+
+
+def test_update_bound_expression_is_the_rules_supremum():
+    """For alpha1 >= 1 and a saturated ||m|| = s, the derived bound equals the largest step of the
+    numeric rule over all ||m|| <= s: max(step at 1/sqrt(beta3), step at s); a grid scan never
+    exceeds it."""
+    bound = get_claim("vradam.update_bound").derive().expression
+    a0s, b3s, a1s = sp.Symbol("alpha0", positive=True), sp.Symbol("beta3", positive=True), \
+        sp.Symbol("alpha1", positive=True)
+    s = sp.Symbol("s", positive=True)
+    for a0, b3, a1 in zip(RNG.uniform(0.1, 2.0, 4), RNG.uniform(0.2, 3.0, 4), RNG.uniform(1.0, 5.0, 4)):
+        for sv in (np.sqrt(a1 / b3) * 1.01, np.sqrt(a1 / b3) * 40):
+            got = float(bound.subs({a0s: a0, b3s: b3, a1s: a1, s: sv}))
+            want = max(_vr_step_norm(1 / np.sqrt(b3), a0, b3, a1), _vr_step_norm(sv, a0, b3, a1))
+            assert got == pytest.approx(want, rel=1e-12)
+            grid = np.linspace(0, sv, 401)
+            assert max(_vr_step_norm(x, a0, b3, a1) for x in grid) <= got * (1 + 1e-12)
+    assert float(vr.step_bound(0.5, 0.8, 10.0)) == pytest.approx(_vr_step_norm(1 / np.sqrt(0.8), 0.5, 0.8, 10.0),
+                                                                rel=1e-12)
+
+
+def test_update_bound_steps_against_numbers():
+    """The shown pieces: critical point 1/sqrt(beta3) (numeric argmax of the rule's open step),
+    s* (where the saturated step reaches the open supremum) and C(beta1, beta2) (the series)."""
+    d = get_claim("vradam.update_bound").derive()
+    a0s, b3s, a1s = sp.Symbol("alpha0", positive=True), sp.Symbol("beta3", positive=True), \
+        sp.Symbol("alpha1", positive=True)
+    crit = [st for st in d.steps if "stationary only" in st.text][0].expr
+    b3 = 0.7
+    grid = np.linspace(0.01, 5, 20001)
+    steps = [_vr_step_norm(x, 1.0, b3, 1e9, n=1) for x in grid]
+    assert float(crit[0].subs(b3s, b3)) == pytest.approx(grid[int(np.argmax(steps))], abs=3e-4)
+    amgm = [st for st in d.steps if "s*^2 - alpha1/beta3" in st.text][0].expr
+    a1 = 3.0
+    s_star = 1.0 / np.sqrt(b3) / 2 * (1 + a1)  # s*: alpha0 s/(1+alpha1) = alpha0/(2 sqrt(beta3))
+    assert float(amgm.subs({b3s: b3, a1s: a1, a0s: 1.0})) == pytest.approx(s_star**2 - a1 / b3, rel=1e-12)
+    b1, b2 = 0.8, 0.95
+    series = (1 - b1) * np.sqrt(sum((b1**2 / b2) ** j for j in range(3000)) / (1 - b2))
+    assert float(vr.adam_ratio_bound(b1, b2)) == pytest.approx(series, rel=1e-12)
 
 
 # ------------------------------------------------------------------ Euler-Lagrange
@@ -138,60 +210,6 @@ def test_euler_lagrange_gate_step_is_the_rules_gate():
         _, s = rule.step(np.zeros(1), np.array([g]), {"momentum_buffer": np.zeros(1)},
                          rule.hyper(lr=a0, momentum=0.0, beta3=b3, alpha1=10.0), NUMPY)
         assert float(s["eta"]) == pytest.approx(a0 / (1 + b3 * g * g), rel=1e-12)
-
-
-# ------------------------------------------------------------------ update bound
-def test_update_bound_status_and_lemmas():
-    assert _status("vradam.update_bound")[:2] == ("proved from lemmas",
-                                                   {"Cauchy-Schwarz", "triangle inequality"})
-
-
-def _vr_step_norm(norm_m, a0, b3, a1, n=3):
-    """||w_t - w_{t-1}|| of rules.vr_momentum (numpy) with beta1 = 0, so m_t = g_t."""
-    rule = get_rule("vr_momentum")
-    g = np.full(n, norm_m / np.sqrt(n))
-    w1, _ = rule.step(np.zeros(n), g, {"momentum_buffer": np.zeros(n)},
-                      rule.hyper(lr=a0, momentum=0.0, beta3=b3, alpha1=a1), NUMPY)
-    return float(np.linalg.norm(w1))
-
-
-def test_update_bound_expression_is_the_rules_supremum():
-    """For alpha1 >= 1 and a saturated ||m|| = s, the derived bound equals the largest step of the
-    numeric rule over all ||m|| <= s: max(step at 1/sqrt(beta3), step at s); a grid scan never
-    exceeds it."""
-    bound = get_claim("vradam.update_bound").derive().expression
-    a0s, b3s, a1s = sp.Symbol("alpha0", positive=True), sp.Symbol("beta3", positive=True), \
-        sp.Symbol("alpha1", positive=True)
-    s = sp.Symbol("s", positive=True)
-    for a0, b3, a1 in zip(RNG.uniform(0.1, 2.0, 4), RNG.uniform(0.2, 3.0, 4), RNG.uniform(1.0, 5.0, 4)):
-        for sv in (np.sqrt(a1 / b3) * 1.01, np.sqrt(a1 / b3) * 40):
-            got = float(bound.subs({a0s: a0, b3s: b3, a1s: a1, s: sv}))
-            want = max(_vr_step_norm(1 / np.sqrt(b3), a0, b3, a1), _vr_step_norm(sv, a0, b3, a1))
-            assert got == pytest.approx(want, rel=1e-12)
-            grid = np.linspace(0, sv, 401)
-            assert max(_vr_step_norm(x, a0, b3, a1) for x in grid) <= got * (1 + 1e-12)
-    assert float(vr.step_bound(0.5, 0.8, 10.0)) == pytest.approx(_vr_step_norm(1 / np.sqrt(0.8), 0.5, 0.8, 10.0),
-                                                                rel=1e-12)
-
-
-def test_update_bound_steps_against_numbers():
-    """The shown pieces: critical point 1/sqrt(beta3) (numeric argmax of the rule's open step),
-    s* (where the saturated step reaches the open supremum) and C(beta1, beta2) (the series)."""
-    d = get_claim("vradam.update_bound").derive()
-    a0s, b3s, a1s = sp.Symbol("alpha0", positive=True), sp.Symbol("beta3", positive=True), \
-        sp.Symbol("alpha1", positive=True)
-    crit = [st for st in d.steps if "stationary only" in st.text][0].expr
-    b3 = 0.7
-    grid = np.linspace(0.01, 5, 20001)
-    steps = [_vr_step_norm(x, 1.0, b3, 1e9, n=1) for x in grid]
-    assert float(crit[0].subs(b3s, b3)) == pytest.approx(grid[int(np.argmax(steps))], abs=3e-4)
-    amgm = [st for st in d.steps if "s*^2 - alpha1/beta3" in st.text][0].expr
-    a1 = 3.0
-    s_star = 1.0 / np.sqrt(b3) / 2 * (1 + a1)  # s*: alpha0 s/(1+alpha1) = alpha0/(2 sqrt(beta3))
-    assert float(amgm.subs({b3s: b3, a1s: a1, a0s: 1.0})) == pytest.approx(s_star**2 - a1 / b3, rel=1e-12)
-    b1, b2 = 0.8, 0.95
-    series = (1 - b1) * np.sqrt(sum((b1**2 / b2) ** j for j in range(3000)) / (1 - b2))
-    assert float(vr.adam_ratio_bound(b1, b2)) == pytest.approx(series, rel=1e-12)
 
 
 # ------------------------------------------------------------------ period-2 orbit (dearest)
@@ -315,3 +333,11 @@ def test_euler_lagrange_shown_lagrangian_is_kinetic_minus_potential():
     m, b3 = sp.Symbol("m", positive=True), sp.Symbol("beta3", positive=True)
     got = float(L.subs({v[1]: 0.3, v[2]: -1.1, m: 1.4, b3: 0.6}))
     assert got == pytest.approx(_kinetic(np.array([0.3, -1.1]), 1.4, 0.6) - 7, rel=1e-12)
+
+
+def test_step_bound_default_is_the_open_branch_supremum():
+    """norm_m=None: the paper's value, the largest step of the rule on its open branch (alpha1
+    huge), also where the saturated term ||m||/(1 + alpha1) would exceed it at ||m|| = 1."""
+    grid = np.linspace(0.0, 5.0, 5001)
+    sup = max(_vr_step_norm(x, 1.0, 4.0, 1e9, n=1) for x in grid)
+    assert float(vr.step_bound(1.0, 4.0, 0.5)) == pytest.approx(sup, rel=1e-6)
