@@ -236,7 +236,10 @@ GD steps (the catapult of the first steps, as the central-flows code's `--warm-s
 processes race for `steps` steps. Each run must reach the edge of stability inside the race: the
 sharpness $\\eta\\lambda_{\\max}$ (sampled every 5 steps) crosses 2 from below and the oscillation
 starts (amplitude $\\|w_{t+1}-2w_t+w_{t-1}\\|/4$ above $10^{-2}$ or 10 times its value at the
-crossing); a run above the threshold from its first steps counts when it hovers within 10% of it. Mean
+crossing); a run above the threshold from its first steps counts when it hovers within 10% of it. The central flow
+here is the one-eigenvalue closed form with one tracked eigenpair (`NETWORK_CENTRAL_SDCP` in
+`empirics/checks/rod_flow.py`: tracking every effective eigenvalue above 1.5 for the SDCP does not
+fit the quick budget on these networks; the full runs use the SDCP). Mean
 iterate error $\\|w_t-\\hat w_t\\|$ from each run's crossing to the end:
 
 | network | P | lr | warm + steps | seed | crossing (from below) | onset | rod | central | stable | rod / central | rod / stable |
