@@ -363,6 +363,12 @@ def summarise(data: dict) -> dict:
         for k in total:
             total[k] += s[k]
     total["score"] = total["killed"] / max(1, total["run"] - total["equivalent"])
+    # the whole of theory/: every module's mutants, run or not (the runs so far are a part)
+    mutants = {str(f.relative_to(ROOT)): len(mutants_of(f.read_text()))
+               for f in sorted((ROOT / "theory").glob("*.py"))}
+    total["theory_mutants"] = sum(mutants.values())
+    total["not_run"] = sum(max(0, n - len(data["modules"].get(m, {}).get("mutants", [])))
+                           for m, n in mutants.items())
     data["summary"] = total
     return data
 

@@ -370,3 +370,12 @@ def test_reduced_identities_display_zero_and_the_three_gaps_their_values(cid):
             x = _value(e, rng)  # N in (10, 1000), beta_1 in [0, 0.5), beta_2 in (0.5, 0.99)
             vals = {s.name: float(v) for s, v in _last_draw.items()}
             assert float(x) == pytest.approx(want(vals), rel=1e-9), step.text[:60]
+
+
+def test_second_series_constant_step_shows_the_squared_inequality():
+    """'sqrt(2) <= SERIES_K32' is displayed squared: SERIES_K32^2 >= 2."""
+    step = [s for s in get_claim("convergence.adam_bound").derive().steps
+            if s.text.startswith("second series' constant")][0]
+    k32 = cv.chain_coefficients()["series_k32"]
+    assert isinstance(step.expr, sp.GreaterThan)
+    assert float(step.expr.lhs) == k32**2 and float(step.expr.rhs) == 2.0
