@@ -118,10 +118,14 @@ def check(root: Path = ROOT) -> list[str]:
 
 def _safe_markers(doc, problems):
     try:
-        return markers(doc)
+        found = markers(doc)
     except MarkerError as exc:
         problems.append(f"{doc}: {exc}")
         return []
+    opened = doc.read_text().count("<!-- num:")
+    if opened != len(found):  # an opening tag without its closing one shows an unchecked value
+        problems.append(f"{doc}: {opened - len(found)} marker(s) without '<!-- /num -->'")
+    return found
 
 
 def write(root: Path = ROOT) -> int:

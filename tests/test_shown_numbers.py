@@ -63,3 +63,10 @@ def test_no_references_outside_the_repository():
     pattern = re.compile(r"\.\./shared|shared/reference|shared/DESIGN")
     for doc in shown.documents():
         assert not pattern.search(doc.read_text()), doc
+
+
+def test_an_unclosed_marker_is_caught(tmp_path):
+    _tree(tmp_path, "2.09")
+    (tmp_path / "docs" / "p.md").write_text("<!-- num: r.json#claims[eos.gd].measured .3g -->2.1\n")
+    problems = shown.check(tmp_path)
+    assert len(problems) == 1 and "without" in problems[0]

@@ -2,7 +2,6 @@
 guide's numbers against the recorded figures (benchmarks/optimizers_cpu.json)."""
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -55,25 +54,6 @@ def test_bench_rejects_an_unknown_optimizer_name(capsys):
     assert main(["bench", "optimizers", "--only", "nosuch", "--size", "0.01"]) == 2
     err = capsys.readouterr().err
     assert "nosuch" in err and "VRAdam" in err
-
-
-# ------------------------------------------------------------ the speed guide's numbers
-MARKER = re.compile(r"<!-- num: (\S+?)#(\S+) (\S+) -->(.*?)<!-- /num -->")
-
-
-def _lookup(data, keys):
-    for k in keys.split("."):
-        data = data[int(k)] if isinstance(data, list) else data[k]
-    return data
-
-
-def test_every_number_in_the_speed_guide_is_the_recorded_one():
-    text = (ROOT / "docs/guide/speed.md").read_text()
-    marks = MARKER.findall(text)
-    assert len(marks) >= 10
-    for path, keys, spec, shown in marks:
-        value = _lookup(json.loads((ROOT / path).read_text()), keys)
-        assert format(value, spec) == shown, (path, keys)
 
 
 def test_recorded_figures_hold_both_paths_of_every_optimizer():
