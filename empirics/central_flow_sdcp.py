@@ -32,6 +32,8 @@ problem, and the assembly itself, reduce to that closed form.
 """
 from __future__ import annotations
 
+import math
+
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -127,11 +129,17 @@ def assemble(g, lam, U, G, pdiag, dt, *, nu=None, second_moment=None, k_nu=None,
 # ------------------------------------------------------------------ the solvers
 def one_eigenvalue_x(alpha: float, beta: float) -> float:
     """The 1 x 1 SDCP ``X >= 0, alpha + beta X >= 0, X (alpha + beta X) = 0`` (``beta > 0``):
-    ``X = max(0, -alpha / beta)``."""
+    ``X = max(0, -alpha / beta)``.
+
+    With ``alpha < 0`` and ``beta <= 0`` no ``X >= 0`` holds the sharpness at the threshold (the
+    oscillation cannot lower it: e.g. a network whose tanh units saturate once GD has diverged,
+    where the sharpness has no gradient); the central flow is undefined from there and the row
+    ends: NaN.
+    """
     if alpha >= 0:
         return 0.0
     if not beta > 0:
-        raise ValueError(f"beta must be > 0 for the one-eigenvalue SDCP, got {beta}")
+        return math.nan
     return -alpha / beta
 
 

@@ -617,6 +617,7 @@ class Race:
     threshold: float
     costs: dict
     notes: list = field(default_factory=list)
+    rod_centre: np.ndarray | None = None  # rod: c_w(t), (steps+1, B, P)
 
     def summary(self, onset_level: float = 1e-2) -> dict:
         """Mean errors (all steps, second half, after the discrete onset) and onset steps."""
@@ -759,7 +760,36 @@ def race(loss_fn: Callable[[torch.Tensor], torch.Tensor], w0, optimizer: str, hy
     if "stable" in procs and procs["stable"].blown:
         notes.append("stable flow stopped: stiff (S_eff past ~100), diverged, or the solver failed")
     return Race(optimizer, hyper_out, tuple(procs), steps, W, loss, err, centre, amp, sharp, thr,
-                costs, notes)
+                costs, notes, rod_centre=rod_c if "rod" in procs else None)
+
+
+#: steps from the discrete onset over which the rod's oscillation parity is read
+PARITY_WINDOW = 10
+
+
+def parity_aligned(r: Race, starts, window: int = PARITY_WINDOW):
+    """The rod's predicted iterates with the oscillation's parity aligned at each run's onset.
+
+    The rod predicts ``w_hat_t = c(t) - (-1)^t d(t)``; which end of the rod the iterate sits on
+    at even steps is set by the sign of the oscillation's seed when the flip mode starts to
+    grow -- a rounding-level quantity for GD itself, like the onset step (reference
+    ``rod-flow.md``, pitfalls).  So the parity belongs to onset alignment, and tracking after the
+    onset is judged with it aligned: per row ``b`` with start ``o = starts[b]``, the rod agrees
+    when ``sum_{t=o}^{o+window-1} <w_t - c_t, w_hat_t - c_t> >= 0``; otherwise its other end,
+    ``2 c - w_hat = c + (-1)^t d``, is used from the first step on (one sign per run, read from
+    the onset window only).  Returns ``(aligned (steps+1, B, P), agrees (B,) bool)``.
+    """
+    if r.rod_centre is None:
+        raise ValueError("parity_aligned needs a race with the rod flow")
+    w = r.iterates["discrete"][:r.steps + 1]
+    hat, c = r.iterates["rod"][:r.steps + 1], r.rod_centre
+    agrees = np.ones(w.shape[1], dtype=bool)
+    for b, o in enumerate(starts):
+        o = int(max(o, 0))
+        sl = slice(o, o + window)
+        agrees[b] = float(np.nansum((w[sl, b] - c[sl, b]) * (hat[sl, b] - c[sl, b]))) >= 0
+    aligned = np.where(agrees[None, :, None], hat, 2 * c - hat)
+    return aligned, agrees
 
 
 def _eff_sharpness(problem, opt, disc) -> np.ndarray:

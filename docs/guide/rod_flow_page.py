@@ -238,7 +238,10 @@ N = C.get("networks")
 if N:
     A("""## `rodflow.networks`: the digits MLP and a small CNN
 
-Full-batch GD, MSE, float64, $n=64$ digits, three initialisations batched; after `warm` discrete
+Full-batch GD, MSE, float64, $n=64$ digits, three initialisations batched: per network the first
+three from the seed on whose *discrete* GD stays finite and starts to oscillate at least
+`NET_MIN_EOS_STEPS` steps before the race ends (a screen of the discrete process alone, so it
+cannot favour a flow; skipped ones are listed in the JSON, `skipped_initialisations`). After `warm` discrete
 GD steps (the catapult of the first steps, as the central-flows code's `--warm-start`) the four
 processes race for `steps` steps. Each run must reach the edge of stability inside the race: the
 sharpness $\\eta\\lambda_{\\max}$ (sampled every 5 steps) crosses 2 from below and the oscillation
@@ -261,7 +264,7 @@ $w_t$ itself, oscillation included -- which is what the abstract's "accuracy" co
         for b, ev in enumerate(row["eos"]):
             q = f"{p}.eos.{b}"
             A(f"| {row['network']} | {n(p+'.params','d')} | {n(p+'.lr','g')} | {n(p+'.warm_start_steps','d')} + "
-              f"{n(p+'.steps','d')} | {n(f'claims.networks.details.seeds.{b}', 'd')} | {n(q+'.crossing','d')} "
+              f"{n(p+'.steps','d')} | {n(p+f'.seeds.{b}', 'd')} | {n(q+'.crossing','d')} "
               f"({'yes' if ev['from_below'] else 'no'}) | {n(q+'.onset','d')} ({n(p+f'.onset_alignment.{b}.rod','d')}) | "
               f"{n(p+f'.error_eos.rod.{b}')} | {n(p+f'.error_eos.central.{b}')} | {n(p+f'.error_eos.stable.{b}')} | "
               f"{n(p+f'.rod_over_central.{b}', '.2f')} | {n(p+f'.rod_over_stable.{b}', '.2f')} |")

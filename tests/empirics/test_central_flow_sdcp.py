@@ -275,3 +275,13 @@ def test_rmsprop_central_flow_runs_at_the_edge():
                    sharpness_every=0)
     assert r.costs["central"]["sdcp"]["max_critical"] >= 1
     assert np.all(np.isfinite(r.error["central"]))
+
+
+def test_one_eigenvalue_x_is_the_complementarity_solution_or_nan_when_none_exists():
+    # X >= 0, alpha + beta X >= 0, X (alpha + beta X) = 0, checked on the returned X
+    for alpha, beta in ((0.5, 2.0), (-0.5, 2.0), (0.0, 0.0), (-3.0, 0.25)):
+        X = one_eigenvalue_x(alpha, beta)
+        assert X >= 0 and alpha + beta * X >= -1e-15 and abs(X * (alpha + beta * X)) <= 1e-15
+    # alpha < 0 and beta <= 0: no X >= 0 satisfies alpha + beta X >= 0 -- the flow ends (NaN)
+    for beta in (0.0, -0.0, -1.0, float("nan")):
+        assert math.isnan(one_eigenvalue_x(-0.5, beta))

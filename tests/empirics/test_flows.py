@@ -160,3 +160,41 @@ def test_network_mlp_drops_pixels_constant_over_the_samples():
     w = w0[0].clone().requires_grad_(True)
     g = torch.autograd.grad(f(w), w)[0]
     assert int((g[:varying * 8] == 0).sum()) == 0  # no first-layer weight without a gradient
+
+
+def _synthetic_race(sign):
+    """Discrete iterates ``c + (-1)^t d`` and a rod that predicts ``c - sign (-1)^t d``."""
+    T, B, P = 30, 1, 2
+    t = np.arange(T + 1)[:, None, None]
+    c = np.broadcast_to(np.array([1.0, -2.0]), (T + 1, B, P)) + 0.01 * t
+    d = np.broadcast_to(np.array([0.3, 0.1]), (T + 1, B, P))
+    alt = np.where(t % 2 == 0, 1.0, -1.0)
+    w = c + alt * d
+    hat = c - sign * alt * d
+    return flows.Race("gd", {}, ("discrete", "rod"), T, {"discrete": w, "rod": hat}, {}, {}, None,
+                      {}, np.full((T + 1, B), np.nan), 2.0, {}, rod_centre=c), w
+
+
+def test_parity_aligned_takes_the_other_end_of_the_rod_when_out_of_phase():
+    # the rod in phase (its prediction is the discrete iterate): kept as predicted
+    r, w = _synthetic_race(-1.0)
+    aligned, agrees = flows.parity_aligned(r, [5])
+    assert agrees.tolist() == [True] and np.allclose(aligned, w, rtol=0, atol=1e-12)
+    # out of phase (the other end at every step): replaced by 2c - w_hat, which is w here
+    r, w = _synthetic_race(1.0)
+    assert np.linalg.norm(r.iterates["rod"] - w, axis=-1).min() > 0.6  # 2 ||d|| apart
+    aligned, agrees = flows.parity_aligned(r, [5])
+    assert agrees.tolist() == [False] and np.allclose(aligned, w, rtol=0, atol=1e-12)
+
+
+def test_parity_aligned_reads_only_the_onset_window():
+    # the rod's parity flips after the onset window: the alignment read at the onset is kept, so
+    # the error after the flip shows (a wrong phase later is a tracking error, not alignment)
+    r, w = _synthetic_race(-1.0)
+    r.iterates["rod"][20:] = 2 * r.rod_centre[20:] - r.iterates["rod"][20:]
+    aligned, agrees = flows.parity_aligned(r, [5], window=10)
+    assert agrees.tolist() == [True]
+    assert np.allclose(aligned[:20], w[:20]) and not np.allclose(aligned[20:], w[20:])
+    with pytest.raises(ValueError, match="rod flow"):
+        flows.parity_aligned(flows.Race("gd", {}, ("discrete",), 1, {}, {}, {}, None, {}, None,
+                                        2.0, {}), [0])

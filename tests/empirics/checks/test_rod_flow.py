@@ -33,6 +33,7 @@ def test_verdict_does_not_flip_with_the_seed():
 
 # ------------------------------------------------------------------ network claims (tiny sizes)
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from momentumlab.empirics.checks import rod_flow as rf  # noqa: E402
 
@@ -41,6 +42,25 @@ def _tiny(monkeypatch):
     monkeypatch.setattr(rf, "_net_sizes", lambda quick: dict(
         n=16, width=2, seeds=(0, 1), steps={"mlp": 12, "cnn": 6}, warm={"mlp": 2, "cnn": 0}))
     monkeypatch.setattr(rf, "_opt_sizes", lambda quick: dict(n=16, width=2, seeds=(0, 1), steps=6))
+
+    def first_seeds(kind, lr, cfg, seed, device):  # no EoS in 12 steps: the screen is tested apart
+        from momentumlab.empirics.flows import network
+        seeds = [seed + s for s in cfg["seeds"]]
+        f, w0 = network(kind, n=cfg["n"], width=cfg["width"], seeds=seeds)
+        return f, rf._warm_start(f, w0, lr, cfg["warm"][kind], device), seeds, {}
+
+    monkeypatch.setattr(rf, "_eos_initialisations", first_seeds)
+
+
+def test_network_runs_skip_an_initialisation_whose_gd_diverges():
+    # the CNN's initialisation 5 diverges in the catapult at lr 0.4 (GD itself: loss ~1e297);
+    # the screen, on the discrete process alone, skips it and takes the next ones that reach
+    # the EoS with room left in the race
+    cfg = rf._net_sizes(True)
+    f, w0, seeds, skipped = rf._eos_initialisations("cnn", rf.NETWORK_LR["cnn"], cfg, 5, "cpu")
+    assert skipped.get(5) == "GD diverges"
+    assert len(seeds) == len(cfg["seeds"]) and 5 not in seeds and seeds == sorted(seeds)
+    assert w0.shape[0] == len(seeds) and bool(torch.isfinite(w0).all())
 
 
 @pytest.mark.parametrize("cid", ["rodflow.networks", "rodflow.optimizers"])
