@@ -186,7 +186,7 @@ def _region_steps(model: Model, conds):
     elif uppers:  # keep the smallest when a certificate orders them
         for cand in uppers:
             if all(positivity_certificate((o - cand).subs(subs), variables, strict=False)
-                   for o in uppers):
+                   for o in uppers if o != cand):  # the certificate rejects 0 = cand - cand
                 threshold = cand
                 steps.append(Step(f"{sp.sstr(cand)} is the smallest upper bound", None, True))
                 break
@@ -317,10 +317,12 @@ def _tam_cosine(an: Analysis) -> None:
                          sp.simplify(sign) is sp.true))
     k, gam, s0 = sp.Symbol("k", integer=True, nonnegative=True), sp.Symbol("gamma"), sp.Symbol("s_0")
     s_k = -1 + gam**k * (s0 + 1)
-    rec = sp.simplify(s_k.subs(k, k + 1) - (gam * s_k + (1 - gam) * (-1)))
+    res = sp.Matrix([sp.simplify(s_k.subs(k, k + 1) - (gam * s_k + (1 - gam) * (-1))),
+                     s_k.subs(k, 0) - s0])
     an.steps.append(Step("with S_t = -1 the average s_hat_k = -1 + gamma^k (s_hat_0 + 1) solves "
-                         "s_hat_{k+1} = gamma s_hat_k - (1 - gamma): s_hat -> -1 and "
-                         "d_k = (1 + s_hat_k)/2 = gamma^k d_0 -> 0", rec, is_zero(rec)))
+                         "s_hat_{k+1} = gamma s_hat_k - (1 - gamma) and equals s_hat_0 at k = 0: "
+                         "s_hat -> -1 and d_k = (1 + s_hat_k)/2 = gamma^k d_0 -> 0", res,
+                         all(is_zero(x) for x in res)))
     lim = sp.limit(an.threshold.subs(d, dp), dp, 0, "+")
     an.steps.append(Step("so the damping switches the gradient off during a period-2 oscillation: "
                          f"the fixed-d threshold rises to {sp.sstr(lim)} as d -> 0.  Started on the "
