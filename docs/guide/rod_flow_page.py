@@ -34,6 +34,7 @@ same code gives the rod flow of GD, the eight optimizers of arXiv 2605.06821, VR
 ```bash
 momentumlab rodflow --quick                                   # GD on Berthier's minimal toy, four flows, figure
 momentumlab rodflow --optimizer adam --model mlp --quick --png race.png
+momentumlab rodflow --model toy:codim2 --quick --central-sdcp sdcp   # central flow: auto | sdcp | one
 momentumlab verify --only rodflow --quick                     # the seven rodflow claims
 momentumlab explain rodflow.threshold                         # the derivation
 python -m momentumlab.empirics.checks.rod_flow results/rodflow.json   # re-record this page's numbers
@@ -125,8 +126,17 @@ the four processes in lockstep (float64), batched over a leading axis of step si
   $X=\\max(0,-R_0/B)$, which is also used, on the top eigenvalue, without cvxpy -- the race's notes
   then say how many eigenvalues were critical); $\\dot w=-P^{-1}[g+\\tfrac12\\sum X_{ij}\\nabla(u_i^\\top
   Hu_j)]$ and, for scalar RMSProp and RMSProp, $\\nu$'s ODE with the oscillation's second moment;
-  `race(..., central_sdcp="auto" | "sdcp" | "one")`;
-- **stable**: $\\dot z=F_\\nu(z)$, scipy `solve_ivp` (RK45, adaptive substeps).
+  `race(..., central_sdcp="auto" | "sdcp" | "one")`, on the command line
+  `momentumlab rodflow --central-sdcp auto|sdcp|one` ("auto", the default: the SDCP by cvxpy when
+  two or more eigenvalues are critical, the closed form for one; "sdcp": cvxpy always, exit 2
+  without it; "one": the closed form on the top eigenvalue; any other value exits 2 before work);
+- **stable**: $\\dot z=F_\\nu(z)$ (the same map $F_\\nu$ of `theory/rules.py`, $\\nu$'s ODE), scipy
+  RK45 over each unit of time while it is not stiff; from the first unit in which RK45 needs more
+  than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam and VRAdam at their EoS step size, their
+  early $\\nu$ tiny), scipy's implicit **BDF**, one solver per batch row, with the exact Jacobian
+  by `torch.func.jacfwd` and Newton systems solved by the Schur complement on $w$; tested against
+  the closed forms $e^{-\\eta Ht}w_0$, $e^{Mt}z_0$ (heavy ball) and preconditioned gradient flow
+  at fixed $\\nu$. A row that diverges is reported in the race's notes.
 
 **Pitfalls handled.** (1) *Cancellation*: once $\\|d\\|\\le\\epsilon^{1/3}(1+\\|c\\|)$ the odd part is
 computed as the central difference of the rescaled rod, divided back (the directional derivative
@@ -304,8 +314,9 @@ Verdict of the check: {'pass' if O['passed'] else 'FAIL'} (pass: rod/stable < 1 
 run at its EoS and every run measured; max rod/stable over the measured runs
 {n('claims.optimizers.error', '.3f')}; EoS reached in every run:
 {O['details']['eos_reached_in_every_run']}; every run measured: {O['details']['complete']} -- a run is
-not measured when its stable flow stops, stiff with $S_{{\\rm eff}}$ past ~100 as in the
-central-flows code, within the first half of the window: {', '.join(O['details']['not_measured_for']) or 'none'}). **Finding (paper claim):**
+not measured when its stable flow stops (diverges, or its solver fails) within the first half
+of the window; stiff stable flows, $S_{{\\rm eff}}$ past ~100, are integrated implicitly, see the race above;
+stable solver per optimizer: {'; '.join(f"{row['optimizer']}: {row.get('stable_solver', 'explicit RK45')}" for row in O['details']['rows'] if row.get('stable_solver', 'explicit RK45') != 'explicit RK45') or 'RK45 for all'}): {', '.join(O['details']['not_measured_for']) or 'none'}). **Finding (paper claim):**
 {O['details']['paper_claim']}. CPU time of the whole claim in quick mode:
 {n('claims.optimizers.cpu_seconds', '.0f')} s (one thread).
 """)
