@@ -463,7 +463,9 @@ class _SchurBDF:
     ``A = I - cJ`` is factorised as ``S = A_ww - A_wD A_DD^{-1} A_Dw`` (``P x P``, one LAPACK LU)
     instead of ``A`` (``n x n``, ``n`` = 3P for Adam): on the digits MLP (``P`` = 578) one
     factorisation costs 5 ms against 200 ms dense or 45 ms with SuperLU (measured, one
-    thread).  Otherwise (TAM: ``s_hat`` couples to ``m``) the plain dense LU.  Hooks: the
+    thread); ``A_wD A_DD^{-1} A_Dw`` is a sparse product when ``A_wD`` is diagonal blocks (Adam)
+    and a BLAS one when dense (VRAdam: the gate couples ``w`` to ``||m||^2``).  Otherwise (a
+    non-diagonal ``J_DD``, e.g. TAM's ``s_hat`` coupled to ``m``) the plain dense LU.  Hooks: the
     instance attributes ``lu`` and ``solve_lu`` that scipy's ``BDF.__init__`` sets (scipy
     1.4-1.17); without them the plain BDF runs.
     """
@@ -482,7 +484,11 @@ class _SchurBDF:
             if np.count_nonzero(A[P:, P:]) != np.count_nonzero(a) or not np.all(a):
                 return "dense", dense_lu(A)
             solver.nlu += 1
-            ADw, AwD = A[P:, :P].copy(), _sparse(A[:P, P:])  # A_wD: diagonal blocks
+            ADw, AwD = A[P:, :P].copy(), A[:P, P:]
+            if np.count_nonzero(AwD) < AwD.size // 8:  # diagonal blocks (Adam, heavy ball)
+                AwD = _sparse(AwD)
+            else:  # dense coupling (VRAdam's gate on ||m||^2): BLAS
+                AwD = AwD.copy()
             S = A[:P, :P] - AwD @ (ADw / a[:, None])
             return "schur", (lu_factor(S, overwrite_a=True), AwD, ADw, a)
 
@@ -525,8 +531,12 @@ class Stable:
       Its Jacobian ``d/dz [F_nu(z), k(g^2 - nu)]`` is exact: ``torch.func.jacfwd`` of the
       row's field (the preconditioned Hessian ``-eta P^-1 H`` and the state couplings, one
       forward-over-reverse product per phase-space coordinate), its Newton systems solved by
-      :class:`_SchurBDF`.  Measured: ~6 s per row for Adam over 50 steps (~330 BDF steps, ~12
-      Jacobians, ~70 factorisations); LSODA (dense LU only) ~12 s, Radau ~26 s.
+      :class:`_SchurBDF`.  Measured (both rows, 50 steps): Adam ~12 s of which the implicit
+      part ~9 s (~530 BDF steps, ~23 Jacobians, ~115 factorisations: right-hand sides 3.2 s,
+      Jacobians 2.2 s, factorisations 1.7 s, solves 0.8 s), VRAdam ~13 s; per row with a dense
+      LU, BDF ~15 s, LSODA ~12 s, Radau ~26 s.  Implicit from the first step instead costs
+      more (Adam 14.9 s against 12.3 s; RMSProp, never stiff here, 5.5 s against 4.4 s with
+      RK45), so the switch is automatic, on the stiffness RK45 detects.
 
     A row whose state stops being finite, or whose solver fails, is marked (``status[b]``: the
     step and the reason) and reads NaN from then on; the others go on.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.sparse
 import torch
 
 from momentumlab.empirics import flows
@@ -87,21 +88,27 @@ def test_rows_integrate_independently():
         _close(r.iterates["stable"][T, b], scipy.linalg.expm(-eta * H * T) @ w0)
 
 
-def test_schur_newton_solve_equals_dense_solve():
+@pytest.mark.parametrize("coupling", ["diagonal", "dense"])
+def test_schur_newton_solve_equals_dense_solve(coupling):
+    # A = I - cJ with a diagonal D block; A_wD diagonal blocks (Adam: sparse product) or dense
+    # (VRAdam's gate on ||m||^2: BLAS product); and a non-diagonal D block: the dense LU
     from scipy.integrate import BDF
 
     rng = np.random.default_rng(3)
-    P, nD = 5, 7
+    P, nD = 8, 16
     A = np.eye(P + nD) + 0.1 * rng.standard_normal((P + nD, P + nD))
-    A[P:, P:] = np.diag(1 + rng.random(nD))  # diagonal D block
-    A[:P, P:] = 0.0
-    A[np.arange(P) % P, P + np.arange(P)] = rng.standard_normal(P)  # diagonal-block couplings
+    A[P:, P:] = np.diag(1 + rng.random(nD))
+    if coupling == "diagonal":
+        A[:P, P:] = 0.0
+        A[np.arange(P), P + np.arange(P)] = rng.standard_normal(P)  # 8 of 128 entries
     b = rng.standard_normal(P + nD)
-    s = flows._SchurBDF(lambda t, y: -y, 0.0, np.ones(P + nD), 1.0, P, jac=lambda t, y: -np.eye(P + nD))
+    s = flows._SchurBDF(lambda t, y: -y, 0.0, np.ones(P + nD), 1.0, P,
+                        jac=lambda t, y: -np.eye(P + nD))
     assert isinstance(s, BDF)
+    want = np.linalg.solve(A, b)
     LU = s.lu(A.copy())
     assert LU[0] == "schur"
-    want = np.linalg.solve(A, b)
+    assert scipy.sparse.issparse(LU[1][1]) == (coupling == "diagonal")
     np.testing.assert_allclose(s.solve_lu(LU, b.copy()), want, rtol=1e-12, atol=1e-12)
     A[P, P + 1] = 0.5  # not diagonal: the dense LU (scipy's lu_solve overwrites b)
     want = np.linalg.solve(A, b)
