@@ -131,8 +131,8 @@ the four processes in lockstep (float64), batched over a leading axis of step si
   two or more eigenvalues are critical, the closed form for one; "sdcp": cvxpy always, exit 2
   without it; "one": the closed form on the top eigenvalue; any other value exits 2 before work);
 - **stable**: $\\dot z=F_\\nu(z)$ (the same map $F_\\nu$ of `theory/rules.py`, $\\nu$'s ODE), scipy
-  RK45 over each unit of time while it is not stiff; from the first unit in which RK45 needs more
-  than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam and VRAdam at their EoS step size, their
+  RK45 (one solver over the whole race, dense output at the integer times) while it is not stiff;
+  from the first unit of time in which RK45 needs more than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam and VRAdam at their EoS step size, their
   early $\\nu$ tiny), scipy's implicit **BDF**, one solver per batch row, with the exact Jacobian
   by `torch.func.jacfwd` and Newton systems solved by the Schur complement on $w$; tested against
   the closed forms $e^{-\\eta Ht}w_0$, $e^{Mt}z_0$ (heavy ball) and preconditioned gradient flow

@@ -698,8 +698,10 @@ def optimizers_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckRe
     failed = [row["optimizer"] for row in paper if row["optimizer"] not in unmeasured
               and not any(row["significantly"])]
     split = [row["optimizer"] for row in paper if row["optimizer"] not in held + failed + unmeasured]
-    verdict = ("holds" if len(held) == 8 else "refuted for " + ", ".join(failed + split)
-               if failed or split else "not measured")
+    verdict = ("holds" if len(held) == 8 else "refuted for " + ", ".join(failed) + (
+        f" (every seed) and {', '.join(split)} (seed-dependent: < 0.5 for some seeds only)"
+        if split else "") if failed else "refuted for " + ", ".join(split) +
+        " (seed-dependent: < 0.5 for some seeds only)" if split else "not measured")
     if unmeasured:
         why = "; ".join(f"{row['optimizer']}: " + ", ".join(
             f"seed {seeds[b]} {st}" for b, st in enumerate(row["stable_status"]) if st != "ran")
