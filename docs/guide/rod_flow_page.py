@@ -315,8 +315,9 @@ run at its EoS and every run measured; max rod/stable over the measured runs
 {n('claims.optimizers.error', '.3f')}; EoS reached in every run:
 {O['details']['eos_reached_in_every_run']}; every run measured: {O['details']['complete']} -- a run is
 not measured when its stable flow stops (diverges, or its solver fails) within the first half
-of the window; stiff stable flows, $S_{{\\rm eff}}$ past ~100, are integrated implicitly, see the race above;
-stable solver per optimizer: {'; '.join(f"{row['optimizer']}: {row.get('stable_solver', 'explicit RK45')}" for row in O['details']['rows'] if row.get('stable_solver', 'explicit RK45') != 'explicit RK45') or 'RK45 for all'}): {', '.join(O['details']['not_measured_for']) or 'none'}). **Finding (paper claim):**
+of the window: {', '.join(O['details']['not_measured_for']) or 'none'}; a stiff stable flow,
+$S_{{\\rm eff}}$ past ~100, is integrated implicitly, see the race above -- here
+{'; '.join(f"{row['optimizer']}: {row.get('stable_solver', 'explicit RK45')}" for row in O['details']['rows'] if row.get('stable_solver', 'explicit RK45') != 'explicit RK45') or 'RK45 for all'}). **Finding (paper claim):**
 {O['details']['paper_claim']}. CPU time of the whole claim in quick mode:
 {n('claims.optimizers.cpu_seconds', '.0f')} s (one thread).
 """)
