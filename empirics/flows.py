@@ -69,7 +69,8 @@ ROD_DT = 1 / 4
 CENTRAL_DT = 1 / 4
 SEED_FLOOR = 1e-16
 ODD_SWITCH = float(np.finfo(np.float64).eps) ** (1 / 3)
-#: the stable flow stops when one unit of time needs more right-hand sides than this (S_eff > ~100)
+#: RK45 right-hand sides per unit of time past which the stable flow is stiff (S_eff > ~100) and
+#: switches to the implicit per-row BDF (:class:`Stable`)
 MAX_STABLE_NFEV = 400
 CENTRAL_OPTIMIZERS = ("gd", "scalar_rmsprop", "rmsprop")
 #: restarts of the batched Lanczos eigensolver (x 16 products) before a Ritz pair is kept as is
