@@ -527,8 +527,8 @@ class Stable:
     * **implicit**, from the first unit in which RK45 needs more than :data:`MAX_STABLE_NFEV`
       right-hand sides (stability bounds its step by ``~ 3/S_eff``, ``S_eff = eta
       lambda_max(P^-1 H)``, so this is ``S_eff`` past ~100 -- where the central-flows code
-      stops its stable flow; Adam and VRAdam at their EoS step size reach it within 3 steps,
-      their early ``nu`` being tiny): scipy's ``BDF`` (variable order 1-5, Shampine &
+      stops its stable flow; Adam at its EoS step size on the digits MLP reaches it at step 2,
+      its early ``nu`` being tiny, VRAdam there stays just under it): scipy's ``BDF`` (variable order 1-5, Shampine &
       Reichelt 1997, *The MATLAB ODE suite*, SIAM J. Sci. Comput. 18(1)), one solver **per
       batch row** so that the stiffest row sets no one else's step, kept across units (its
       step-size and order history; ``dense_output`` at the integer times), same tolerances.
@@ -536,9 +536,9 @@ class Stable:
       row's field (the preconditioned Hessian ``-eta P^-1 H`` and the state couplings, one
       forward-over-reverse product per phase-space coordinate), its Newton systems solved by
       :class:`_SchurBDF`.  It starts at RK45's last accepted step (nothing thrown away).
-      Measured (both rows, 50 steps): Adam ~11 s of which the implicit part ~8 s (~490 BDF
-      steps, ~21 Jacobians, ~107 factorisations: right-hand sides 3.1 s, Jacobians 2.0 s,
-      factorisations 1.7 s, solves 0.8 s), VRAdam ~13 s; with a dense LU per row BDF took ~15 s,
+      Measured (both rows, 50 steps): Adam ~10-11 s of which the implicit part ~8 s (~490
+      BDF steps, ~21 Jacobians, ~107 factorisations: right-hand sides 3.1 s, Jacobians 2.0 s,
+      factorisations 1.7 s, solves 0.8 s); with a dense LU per row BDF took ~15 s,
       LSODA ~12 s, Radau ~26 s.  Implicit from the first step instead costs more (Adam 14.9 s;
       RMSProp, never stiff here, 5.5 s against 4.4 s with RK45), so the switch is automatic,
       on the stiffness RK45 detects.

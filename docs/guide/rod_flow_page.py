@@ -132,7 +132,7 @@ the four processes in lockstep (float64), batched over a leading axis of step si
   without it; "one": the closed form on the top eigenvalue; any other value exits 2 before work);
 - **stable**: $\\dot z=F_\\nu(z)$ (the same map $F_\\nu$ of `theory/rules.py`, $\\nu$'s ODE), scipy
   RK45 (one solver over the whole race, dense output at the integer times) while it is not stiff;
-  from the first unit of time in which RK45 needs more than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam and VRAdam at their EoS step size, their
+  from the first unit of time in which RK45 needs more than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam at its EoS step size on the digits MLP, its
   early $\\nu$ tiny), scipy's implicit **BDF**, one solver per batch row, with the exact Jacobian
   by `torch.func.jacfwd` and Newton systems solved by the Schur complement on $w$; tested against
   the closed forms $e^{-\\eta Ht}w_0$, $e^{Mt}z_0$ (heavy ball) and preconditioned gradient flow
