@@ -149,3 +149,14 @@ def test_implicit_jacobian_is_the_fields_derivative(opt):
     num = np.stack([(field(y + h * e) - field(y - h * e)).numpy() / (2 * h)
                     for e in torch.eye(len(y), dtype=torch.float64)], axis=1)
     np.testing.assert_allclose(J, num, rtol=1e-6, atol=1e-6 * np.abs(num).max())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stiff_stable_flow_on_cuda_matches_the_closed_form():
+    H, eta, T = _rotated([1e4, 1.0, 0.3]), 0.1, 3
+    w0 = np.array([1.0, -2.0, 0.5])
+    Ht = torch.as_tensor(H, dtype=torch.float64, device="cuda")
+    r = flows.race(lambda w: 0.5 * w @ (Ht @ w), torch.tensor(w0, device="cuda"), "gd",
+                   {"lr": eta}, T, flows=("discrete", "stable"), sharpness_every=0, device="cuda")
+    assert r.costs["stable"]["implicit_from_step"] == 0
+    _close(r.iterates["stable"][T, 0], scipy.linalg.expm(-eta * H * T) @ w0)
