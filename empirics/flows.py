@@ -527,14 +527,16 @@ class Stable:
     * **implicit**, from the first unit in which RK45 needs more than :data:`MAX_STABLE_NFEV`
       right-hand sides (stability bounds its step by ``~ 3/S_eff``, ``S_eff = eta
       lambda_max(P^-1 H)``, so this is ``S_eff`` past ~100 -- where the central-flows code
-      stops its stable flow; Adam at its EoS step size on the digits MLP reaches it at step 2,
-      its early ``nu`` being tiny, VRAdam there stays just under it): scipy's ``BDF`` (variable order 1-5, Shampine &
-      Reichelt 1997, *The MATLAB ODE suite*, SIAM J. Sci. Comput. 18(1)), one solver **per
+      stops its stable flow; Adam at its EoS step size on the digits MLP reaches it at step
+      2, its early ``nu`` being tiny, VRAdam there stays just under it): scipy's ``BDF``
+      (variable order 1-5, Shampine & Reichelt 1997, *The MATLAB ODE suite*, SIAM J. Sci.
+      Comput. 18(1)), one solver **per
       batch row** so that the stiffest row sets no one else's step, kept across units (its
       step-size and order history; ``dense_output`` at the integer times), same tolerances.
       Its Jacobian ``d/dz [F_nu(z), k(g^2 - nu)]`` is exact: ``torch.func.jacfwd`` of the
-      row's field (the preconditioned Hessian ``-eta P^-1 H`` and the state couplings, one
-      forward-over-reverse product per phase-space coordinate), its Newton systems solved by
+      row's field (the preconditioned Hessian ``-eta P^-1 H`` and the state couplings: one
+      forward-over-reverse product per coordinate of ``w``, the state's columns at the fixed
+      gradient, :meth:`_row`), its Newton systems solved by
       :class:`_SchurBDF`.  It starts at RK45's last accepted step (nothing thrown away).
       Measured (both rows, 50 steps): Adam ~10-11 s of which the implicit part ~8 s (~490
       BDF steps, ~21 Jacobians, ~107 factorisations: right-hand sides 3.1 s, Jacobians 2.0 s,
