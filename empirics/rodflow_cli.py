@@ -1,7 +1,8 @@
 """``momentumlab rodflow``: discrete optimizer, rod, central and stable flow raced side by side.
 
 ``momentumlab rodflow --optimizer NAME --model toy:NAME|mlp|cnn [--lr LR] [--steps T]
-[--flows discrete,rod,central,stable] [--seed S] [--json PATH] [--png PATH] [--device D] [--quick]``
+[--flows discrete,rod,central,stable] [--central-sdcp auto|sdcp|one] [--seed S] [--json PATH]
+[--png PATH] [--device D] [--quick]``
 
 Runs :func:`empirics.flows.race`, shows a progress bar, prints the error table (mean iterate
 error over all steps, over the second half and after the discrete onset; onset steps; cost
@@ -33,6 +34,10 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--lr", type=float, help="step size (default: 0.3 on toys, per optimizer on networks)")
     p.add_argument("--steps", type=int, help="optimizer steps (default per model; --quick smaller)")
     p.add_argument("--flows", default="discrete,rod,central,stable", help="comma-separated subset")
+    p.add_argument("--central-sdcp", default="auto", metavar="MODE",
+                   help="central flow's covariance: auto (SDCP by cvxpy when two or more "
+                        "eigenvalues are critical, else the one-eigenvalue closed form), sdcp "
+                        "(always cvxpy), one (closed form on the top eigenvalue) (default auto)")
     p.add_argument("--seed", type=int, default=0, help="network initialisation seed (default 0)")
     p.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     p.add_argument("--json", metavar="PATH", help="write the summary and traces")
@@ -60,6 +65,12 @@ def _validate(args):
     bad = [f for f in flows if f not in FLOWS]
     if bad or "discrete" not in flows:
         return f"--flows must be a comma-separated subset of {', '.join(FLOWS)} including discrete"
+    from momentumlab.empirics.central_flow_sdcp import SDCP_MODES, cvxpy_available
+
+    if args.central_sdcp not in SDCP_MODES:
+        return f"--central-sdcp must be one of {', '.join(SDCP_MODES)}, got {args.central_sdcp!r}"
+    if args.central_sdcp == "sdcp" and "central" in flows and not cvxpy_available():
+        return "--central-sdcp sdcp needs cvxpy: pip install 'momentumlab[sdcp]'"
     if args.lr is not None and not (args.lr > 0 and args.lr < 1e3):
         return "--lr must be in (0, 1000)"
     if args.steps is not None and not 1 <= args.steps <= 10**6:
@@ -102,9 +113,11 @@ def run(args, progress=None):
     loss_fn, w0, steps, lr, device = setup(args)
     torch.set_num_threads(1)
     r = race(loss_fn, w0, args.optimizer, {"lr": lr}, steps, flows=args.flow_list,
-             sharpness_every=1 if w0.shape[-1] <= 64 else 10, device=device, progress=progress)
+             sharpness_every=1 if w0.shape[-1] <= 64 else 10, central_sdcp=args.central_sdcp,
+             device=device, progress=progress)
     settings = {"optimizer": args.optimizer, "model": args.model, "lr": lr, "steps": steps,
-                "flows": list(r.flows), "quick": bool(args.quick), "seed": args.seed}
+                "flows": list(r.flows), "quick": bool(args.quick), "seed": args.seed,
+                "central_sdcp": args.central_sdcp}
     return r, r.summary(), settings
 
 

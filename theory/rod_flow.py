@@ -666,8 +666,9 @@ register(Claim(
     statement=r"\text{mean}_t\|w_t-\hat w_t\|_{\text{rod}}<\text{mean}_t\|w_t-w(t)\|_{\text{stable}}",
     assumptions=("full batch on the digits MLP at a step size past the optimizer's threshold",),
     derive_fn=lambda: Derivation.measurement(_EMP, "threshold: rodflow.threshold"),
-    quantities="per optimizer and seed: rod / stable mean iterate error after the preconditioned "
-               "sharpness crosses the rodflow.threshold value",
+    quantities="per optimizer and run: rod / stable mean iterate error over the EoS phase (from "
+               "the oscillation onset, or the crossing of the rodflow.threshold value by the "
+               "preconditioned sharpness for a run at its threshold from the first steps)",
     pass_rule="rod error < stable error in every run, and every run reaches its EoS (crossing and "
               "oscillation onset inside the run); 'significantly' (< 0.5 for every seed) reported "
               "per optimizer as the paper claim's verdict"))

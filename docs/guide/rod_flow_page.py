@@ -18,6 +18,14 @@ def n(keys, fmt=".3g"):
     v = look(keys)
     return f"<!-- num: {J}#{keys} {fmt} -->{format(v, fmt)}<!-- /num -->"
 
+def _opt_after(claims) -> str:
+    """'a-b': the fewest and most race steps in an optimizer run's EoS phase."""
+    rows = claims.get("optimizers", {}).get("details", {}).get("rows", [])
+    left = [claims["optimizers"]["details"]["steps"] - ev["window_start"]
+            for row in rows for ev in row["eos"] if "window_start" in ev]
+    return f"{min(left)}-{max(left)}" if left else "(not recorded)"
+
+
 def _after_onset(claims) -> str:
     """'a-b': the fewest and most race steps after a run's onset, over the network races."""
     rows = claims.get("networks", {}).get("details", {}).get("rows", [])
@@ -41,6 +49,7 @@ same code gives the rod flow of GD, the eight optimizers of arXiv 2605.06821, VR
 ```bash
 momentumlab rodflow --quick                                   # GD on Berthier's minimal toy, four flows, figure
 momentumlab rodflow --optimizer adam --model mlp --quick --png race.png
+momentumlab rodflow --model toy:codim2 --quick --central-sdcp sdcp   # central flow: auto | sdcp | one
 momentumlab verify --only rodflow --quick                     # the seven rodflow claims
 momentumlab explain rodflow.threshold                         # the derivation
 python -m momentumlab.empirics.checks.rod_flow results/rodflow.json   # re-record this page's numbers
@@ -132,8 +141,17 @@ the four processes in lockstep (float64), batched over a leading axis of step si
   $X=\\max(0,-R_0/B)$, which is also used, on the top eigenvalue, without cvxpy -- the race's notes
   then say how many eigenvalues were critical); $\\dot w=-P^{-1}[g+\\tfrac12\\sum X_{ij}\\nabla(u_i^\\top
   Hu_j)]$ and, for scalar RMSProp and RMSProp, $\\nu$'s ODE with the oscillation's second moment;
-  `race(..., central_sdcp="auto" | "sdcp" | "one")`;
-- **stable**: $\\dot z=F_\\nu(z)$, scipy `solve_ivp` (RK45, adaptive substeps).
+  `race(..., central_sdcp="auto" | "sdcp" | "one")`, on the command line
+  `momentumlab rodflow --central-sdcp auto|sdcp|one` ("auto", the default: the SDCP by cvxpy when
+  two or more eigenvalues are critical, the closed form for one; "sdcp": cvxpy always, exit 2
+  without it; "one": the closed form on the top eigenvalue; any other value exits 2 before work);
+- **stable**: $\\dot z=F_\\nu(z)$ (the same map $F_\\nu$ of `theory/rules.py`, $\\nu$'s ODE), scipy
+  RK45 (one solver over the whole race, dense output at the integer times) while it is not stiff;
+  from the first unit of time in which RK45 needs more than 400 evaluations ($S_{\\rm eff}$ past ~100: Adam at its EoS step size on the digits MLP, its
+  early $\\nu$ tiny), scipy's implicit **BDF**, one solver per batch row, with the exact Jacobian
+  by `torch.func.jacfwd` and Newton systems solved by the Schur complement on $w$; tested against
+  the closed forms $e^{-\\eta Ht}w_0$, $e^{Mt}z_0$ (heavy ball) and preconditioned gradient flow
+  at fixed $\\nu$. A row that diverges is reported in the race's notes.
 
 **Pitfalls handled.** (1) *Cancellation*: once $\\|d\\|\\le\\epsilon^{1/3}(1+\\|c\\|)$ the odd part is
 computed as the central difference of the rescaled rod, divided back (the directional derivative
@@ -299,9 +317,13 @@ if O:
 
 Digits MLP ($n=64$, width 8), each optimizer at the step size in `empirics.flows.NETWORK_DEFAULT_LR`
 (chosen by a scan of the discrete run's preconditioned sharpness, $\\epsilon=0$),
-{len(O['details']['seeds'])} initialisations batched, {n('claims.optimizers.details.steps', 'd')} steps. Rod against stable flow, mean iterate error from the crossing
-of the preconditioned sharpness $\\eta\\lambda_{{\\max}}(P^{{-1}}H)$ over the `rodflow.threshold` value
-(seed 0 shown for the EoS columns; the ratio for each seed):
+{len(O['details']['rows'][0]['seeds'])} initialisations batched, {n('claims.optimizers.details.steps', 'd')} steps: per optimizer the first
+ones from the seed on whose *discrete* process reaches its EoS at least `OPT_MIN_EOS_STEPS` steps
+before the end (a screen of the discrete process alone; skipped ones in the JSON). Rod against
+stable flow, mean iterate error over each run's EoS phase: from its oscillation onset, or -- a run
+at its threshold from the first steps -- from the crossing of the preconditioned sharpness
+$\\eta\\lambda_{{\\max}}(P^{{-1}}H)$ over the `rodflow.threshold` value, with the rod's parity
+aligned there as on the networks (first run shown for the EoS columns; the ratio for each run):
 
 | optimizer | lr | threshold $\\eta\\lambda$ | crossing (from below) | hover | rod | stable | rod / stable, per seed | significantly (< 0.5) |
 |---|---|---|---|---|---|---|---|---|""")
@@ -319,8 +341,10 @@ Verdict of the check: {'pass' if O['passed'] else 'FAIL'} (pass: rod/stable < 1 
 run at its EoS and every run measured; max rod/stable over the measured runs
 {n('claims.optimizers.error', '.3f')}; EoS reached in every run:
 {O['details']['eos_reached_in_every_run']}; every run measured: {O['details']['complete']} -- a run is
-not measured when its stable flow stops, stiff with $S_{{\\rm eff}}$ past ~100 as in the
-central-flows code, within the first half of the window: {', '.join(O['details']['not_measured_for']) or 'none'}). **Finding (paper claim):**
+not measured when its stable flow stops (diverges, or its solver fails) within the first half
+of the window: {', '.join(O['details']['not_measured_for']) or 'none'}; a stiff stable flow,
+$S_{{\\rm eff}}$ past ~100, is integrated implicitly, see the race above -- here
+{'; '.join(f"{row['optimizer']}: {row.get('stable_solver', 'explicit RK45')}" for row in O['details']['rows'] if row.get('stable_solver', 'explicit RK45') != 'explicit RK45') or 'RK45 for all'}). **Finding (paper claim):**
 {O['details']['paper_claim']}. CPU time of the whole claim in quick mode:
 {n('claims.optimizers.cpu_seconds', '.0f')} s (one thread).
 """)
@@ -354,13 +378,13 @@ A("""![GD on Berthier's minimal example, quick sizes](rod-flow-minimal.png)
   only a few steps after its onset and judged tracking from the crossing: the rod then lost to
   the stable flow in some runs, all of it the onset transient (git history of
   `results/rodflow.json`).
-- Optimizers in quick mode: each run's edge-of-stability window is short (the race ends 15-60
-  steps after the crossing), so the stable flow has had little time to drift. The
-  stable flow is explicit (RK45) and stops when stiff, as the central-flows code's at
-  $S_{\\rm eff}>100$: for Adam and VRAdam at an EoS step size it stops in the first steps, so
-  the comparison is not measured there.
+- Optimizers in quick mode: each run's EoS phase in the race is short (@OPT_AFTER@ steps), so
+  the stable flow has had little time to drift: the ratios measure the first oscillation cycles.
+  The stable flow is RK45 and turns implicit (BDF, exact Jacobian) per row once stiff
+  ($S_{\\rm eff}$ past ~100, where the central-flows code's explicit flow stops), so Adam and
+  VRAdam are measured too.
 - The central flow here has one critical eigenvalue; where a second eigenvalue reaches $2/\\eta$
   its eigensolver keeps an unconverged Ritz pair (counted in the JSON).
-""".replace("@AFTER@", _after_onset(C)))
+""".replace("@AFTER@", _after_onset(C)).replace("@OPT_AFTER@", _opt_after(C)))
 (ROOT / "docs/guide/rod-flow.md").write_text("\n".join(out) + "\n")
 print("written")

@@ -15,6 +15,7 @@ from momentumlab.empirics.cli import main
     (["--steps", "0"], "--steps"),
     (["--flows", "rod,edge"], "--flows"),
     (["--json", "/nonexistent/dir/x.json"], "--json"),
+    (["--central-sdcp", "two"], "auto, sdcp, one"),
 ])
 def test_bad_usage_exits_2(argv, msg, capsys):
     assert main(["rodflow", *argv]) == 2
@@ -30,3 +31,30 @@ def test_tiny_run_writes_json_and_png(tmp_path):
     data = json.loads(js.read_text())
     assert set(data["summary"]["error_all"]) == {"rod", "stable"}
     assert png.stat().st_size > 10_000
+
+
+def test_central_sdcp_reaches_the_race(tmp_path, monkeypatch):
+    # the flag is passed to race(central_sdcp=...) and recorded in the JSON settings
+    from momentumlab.empirics import flows
+
+    seen = []
+    real = flows.race
+
+    def spy(*a, **k):
+        seen.append(k.get("central_sdcp"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(flows, "race", spy)
+    js = tmp_path / "r.json"
+    assert main(["rodflow", "--quick", "--steps", "4", "--flows", "discrete,central",
+                 "--central-sdcp", "one", "--json", str(js)]) == 0
+    assert seen == ["one"]
+    assert json.loads(js.read_text())["settings"]["central_sdcp"] == "one"
+
+
+def test_central_sdcp_without_cvxpy_exits_2(monkeypatch, capsys):
+    from momentumlab.empirics import central_flow_sdcp
+
+    monkeypatch.setattr(central_flow_sdcp, "cvxpy_available", lambda: False)
+    assert main(["rodflow", "--central-sdcp", "sdcp"]) == 2
+    assert "cvxpy" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def test_network_runs_skip_an_initialisation_whose_gd_diverges():
     # the EoS with room left in the race
     cfg = rf._net_sizes(True)
     f, w0, seeds, skipped = rf._eos_initialisations("cnn", rf.NETWORK_LR["cnn"], cfg, 5, "cpu")
-    assert skipped.get(5) == "GD diverges"
+    assert skipped.get(5) == "diverges"
     assert len(seeds) == len(cfg["seeds"]) and 5 not in seeds and seeds == sorted(seeds)
     assert w0.shape[0] == len(seeds) and bool(torch.isfinite(w0).all())
 
@@ -75,12 +75,14 @@ def test_network_claims_run_and_reject_their_controls(monkeypatch, cid):
     names = [o.name for o in outcomes]
     assert "stable flow's iterates" in names and "prediction x 2" in names
     assert all(o.rejected for o in outcomes)
-    # the stable flow as the prediction is judged by its own error: ratio exactly 1, not < 1
-    # (None: some run's stable flow stopped, stiff, before its window -- not measured)
+    # the stable flow as the prediction is judged by its own error: ratio exactly 1, not < 1;
+    # every run is measured (stiff stable flows are integrated implicitly, none stops)
     stable = next(o for o in outcomes if o.name == "stable flow's iterates")
-    assert stable.error is None or stable.error == pytest.approx(1.0, rel=1e-12)
-    if cid == "rodflow.networks":  # GD: the stable flow is never stiff at these sizes
-        assert stable.error == pytest.approx(1.0, rel=1e-12)
+    assert stable.error == pytest.approx(1.0, rel=1e-12)
+    if cid == "rodflow.optimizers":
+        assert r.details["complete"] and not r.details["not_measured_for"]
+        assert all(st == "ran" for row in rows for st in row["stable_status"])
+    if cid == "rodflow.networks":
         # rejected by the ratio itself, not only by the EoS gate: w -> 2 w misses by ~||w||
         doubled = next(o for o in outcomes if o.name == "prediction x 2")
         assert doubled.error > 10
