@@ -820,7 +820,8 @@ def optimizers_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckRe
                          "costs": r.costs, "notes": r.notes})
     compare = _ratio_compare(meas, stab, windows)
     err, ok = compare(pred)
-    reached = all(ev["reached"] for row in rows for ev in row["eos"])
+    reached = all(ev["reached"] for row in rows for ev in row["eos"]) and \
+        all(len(row["seeds"]) == len(cfg["seeds"]) for row in rows)
     paper = [row for row in rows if row["optimizer"] in PAPER_AND_PROJECT[:8]]
     unmeasured = [row["optimizer"] for row in paper
                   if not all(np.isfinite(x) for x in row["rod_over_stable"])]
