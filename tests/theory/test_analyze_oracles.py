@@ -124,12 +124,41 @@ def _abs_step(w, g, state, h, ops):
 ABS_HB = Rule("abs_scaled_heavy_ball", _abs_init, _abs_step, {"lr": 0.1, "beta": 0.9})
 
 
+def _secant_init(w, ops):
+    return {"v": ops.zeros_like(w), "k": 0.0}
+
+
+def _secant_step(w, g, state, h, ops):
+    """Heavy ball that logs the secant slope k = g/w through the minimum (a curvature estimate,
+    exactly lambda on f = lambda w^2/2, whatever w): a scalar entry that is a function of g/w."""
+    v = h["beta"] * state["v"] + g
+    return w - h["lr"] * v, {"v": v, "k": g / w}
+
+
+SECANT_HB = Rule("secant_logged_heavy_ball", _secant_init, _secant_step, {"lr": 0.1, "beta": 0.9})
+
+
+def _growing_rule(c):
+    """Heavy ball with a scalar entry s' = c s + 1 (c = 1: a float step count, as torch keeps
+    ``step``; |c| > 1: a scale that grows geometrically): it has no fixed point to settle at."""
+    def init(w, ops):
+        return {"v": ops.zeros_like(w), "s": 0.0}
+
+    def step(w, g, state, h, ops):
+        v = h["beta"] * state["v"] + g
+        return w - h["lr"] * v, {"v": v, "s": c * state["s"] + 1}
+
+    return Rule(f"growing_scalar_{c}", init, step, {"lr": 0.1, "beta": 0.9})
+
+
 # ------------------------------------------------------------------ helpers and bad input
 def test_flatten_unflatten_round_trip_and_padding():
     state = {"a": 1.5, "b": (2.0, 3.0, 4.0), "c": None}
     assert _unflatten(_flatten(state), state) == state
     got = _unflatten({("b", 1): 9.0, ("d", 2): 7.0}, {"b": (2.0, 3.0), "d": None})
     assert got == {"b": (2.0, 9.0), "d": (None, None, 7.0)}
+    # a tuple shorter than the index is padded with None up to it, its entries kept
+    assert _unflatten({("b", 3): 9.0}, {"b": (2.0,)}) == {"b": (2.0, None, None, 9.0)}
 
 
 def test_default_symbolic_and_bindings():
@@ -183,6 +212,36 @@ def test_counter_from_one_and_settling_scalar_against_the_rule():
         assert_crossing(an, point)
 
 
+def test_scalar_that_does_not_settle_is_refused_and_grows_under_the_rule():
+    """|ds'/ds| >= 1: refused.  Oracle: the rule run in numpy, where s_t grows without bound
+    (t for c = 1, |c|^t for |c| = 1.5) instead of reaching the fixed point 1/(1 - c)."""
+    for c in (1.0, 1.5, -1.5):
+        rule = _growing_rule(c)
+        with pytest.raises(NotAnalyzable, match=r"does not settle.*>= 1"):
+            analyze(rule)
+        st, h = rule.init(np.float64(0.0), NUMPY), rule.hyper()
+        for _ in range(200):
+            _, st = rule.step(0.0, 0.0, st, h, NUMPY)
+        assert abs(st["s"]) >= 200
+
+
+def test_scalar_of_g_over_w_settles_at_the_curvature_the_rule_logs():
+    """A scalar entry whose update reads g only as g/w is w-free on f = lambda w^2/2: held at its
+    value (lambda), not made a dynamic coordinate.  Oracle: one numpy step of the rule at
+    arbitrary w != 0 logs k = lambda (the numeric Jacobian oracle cannot run here: g/w is 0/0 at
+    the minimum); the threshold is Polyak's heavy ball 2(1 + beta), typed from the literature."""
+    an = analyze(SECANT_HB)
+    assert an.state_names == ("w", "v")
+    lam = sp.Symbol("lambda", positive=True)
+    k = an.fixed_state[("k", None)]
+    for lv, wv in RNG.uniform(0.1, 5.0, (3, 2)):
+        _, st = SECANT_HB.step(wv, lv * wv, SECANT_HB.init(np.float64(wv), NUMPY),
+                               SECANT_HB.hyper(), NUMPY)
+        assert float(sp.sympify(k).subs(lam, lv)) == pytest.approx(st["k"], rel=1e-12)
+    for beta in RNG.uniform(0.0, 0.95, 2):  # Polyak's heavy ball: lr lambda < 2(1 + beta)
+        assert an.threshold_value(beta=float(beta)) == pytest.approx(2 * (1 + beta), rel=1e-12)
+
+
 def test_sgd_counter_and_dampening_against_the_rule():
     an = analyze("sgd")
     for point in _random_point(an):
@@ -202,6 +261,15 @@ def test_frozen_preconditioner_lr_scale_and_summary_against_the_rule():
     assert an.frozen_sqrt and an.lr_scale() == pytest.approx(1 + 1e-8, rel=1e-15)
     for point in _random_point(an, 1, 0.9):  # beta2^t -> 0: bias corrections 1
         assert_crossing(an, point, frozen=True, settle=20000)
+    # D(P) away from P = 1: the denominator the numpy rule divides its step by when
+    # sqrt(v_hat) = P (late time, g = 0: w' = w - lr m'/D with m' = beta1 m)
+    h = an.rule.hyper()
+    for v0 in (9.0, 0.25):
+        w1, st = an.rule.step(1.0, 0.0, {"step": 10**6, "exp_avg": 0.5, "exp_avg_sq": v0}, h,
+                              NUMPY)
+        D = h["lr"] * st["exp_avg"] / (1.0 - w1)
+        got = an.preconditioner.subs(sp.Symbol("P", positive=True), np.sqrt(st["exp_avg_sq"]))
+        assert float(got) == pytest.approx(D, rel=1e-10)
     s = an.summary()
     assert s["symbolic"] == {"beta1": "betas[0]", "beta2": "betas[1]"}
     assert "P^{-1}" in s["x"] and s["eos_sharpness_at_values"] == pytest.approx(
