@@ -249,11 +249,13 @@ def test_sgd_counter_and_dampening_against_the_rule():
 
 
 def test_abs_of_a_nonzero_quantity_against_the_rule():
-    an = analyze(ABS_HB, symbolic=[])
-    assert any("Abs" in n or "abs" in n for n in an.notes + an.assumptions) or an.threshold is not None
-    assert_crossing(an, {})
-    an2 = analyze(ABS_HB, {"beta": 0.2}, symbolic=[])
-    assert_crossing(an2, {})
+    """beta symbolic, so that |1 - 2 beta| stays an Abs node: resolved by its sign at the value
+    (negative at 0.9, positive at 0.2), each side checked where that sign holds."""
+    for value, side in ((0.9, (0.55, 0.95)), (0.2, (0.0, 0.45))):
+        an = analyze(ABS_HB, {"beta": value})
+        assert an.threshold.has(sp.Symbol("beta", real=True))
+        assert_crossing(an, {})
+        assert_crossing(an, {"beta": float(RNG.uniform(*side))})
 
 
 def test_frozen_preconditioner_lr_scale_and_summary_against_the_rule():
@@ -299,6 +301,33 @@ def test_traced_threshold_against_the_rule_and_edges():
     assert an.traced_threshold("beta", np.array([0.0]), x_max=3.0, n=3)[0] == pytest.approx(2.0, rel=1e-12)
     # first scan point already unstable: 0
     assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == 0.0
+
+
+def _kinked(update):
+    return Rule("kinked", lambda w, ops: {}, lambda w, g, state, h, ops: (w - h["lr"] * update(g, ops),
+                                                                         {}), {"lr": 0.1})
+
+
+@pytest.mark.parametrize("update,reason", [
+    (lambda g, ops: ops.where(g > 0, 1.0, -1.0), "step function"),
+    (lambda g, ops: ops.where((1 + g) ** 2 > 1, 1.0, -1.0), "step function"),  # sides 1 = 1
+    (lambda g, ops: ops.where(g > -g, 1.0, -1.0), "step function"),  # sides -g, g: sum 0
+    (lambda g, ops: g / (g * g + g**4) ** 0.5, "fractional power"),  # a normalised step
+    (lambda g, ops: ops.maximum(g, 0.0 * g), "tied arguments"),  # one-sided (ReLU) step
+])
+def test_kinks_at_the_minimum_are_refused_and_the_rule_shows_them(update, reason):
+    """A sign step however its condition is written, a normalised step, a one-sided step: no
+    Jacobian at w = 0.  Oracle: the numpy rule on f = w^2/2 near 0 (d = 1e-7) either jumps
+    (|F(d) - F(-d)| > lr) or has one-sided slopes that differ by more than lr/2 (a kink), where
+    a smooth map has neither."""
+    rule = _kinked(update)
+    with pytest.raises(NotAnalyzable, match=reason):
+        analyze(rule)
+    h, d = rule.hyper(), 1e-7
+    F = {k: rule.step(k * d, k * d, {}, h, NUMPY)[0] for k in (-2, -1, 1, 2)}
+    jump = abs(F[1] - F[-1])
+    kink = abs((F[2] - F[1]) / d - (F[-1] - F[-2]) / d)
+    assert jump > h["lr"] or kink > h["lr"] / 2, (jump, kink)
 
 
 def test_refusals():
