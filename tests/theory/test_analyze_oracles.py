@@ -185,8 +185,9 @@ def test_user_heavy_ball_threshold_flip_and_sharpness_against_the_rule():
 
 
 def test_characteristic_polynomial_against_numpy():
-    """p(mu) = det(mu I - A) at random (beta, h) against numpy's characteristic polynomial of the
-    rule's numeric Jacobian (lr = h, lambda = 1), and the shown step with the same p."""
+    """A and p(mu) = det(mu I - A) at random (beta, h) against the rule's numeric Jacobian
+    (lr = h, lambda = 1) and numpy's characteristic polynomial of it, and the shown step with
+    the same p."""
     an = analyze(f"{USER}:nesterov")
     b, H = sp.Symbol("beta", real=True), sp.Symbol("eta_lambda", positive=True)
     step = [s for s in an.analysis.steps if s.text.startswith("characteristic polynomial")][0]
@@ -196,7 +197,11 @@ def test_characteristic_polynomial_against_numpy():
         for z in np.eye(2):
             w1, s1 = an.rule.step(z[0], z[0], {"velocity": z[1]}, h, NUMPY)
             cols.append([w1, s1["velocity"]])
-        want = np.poly(np.array(cols).T)  # [1, c1, c0]
+        J = np.array(cols).T
+        # A itself (eta lambda = h at lambda = 1, state (w, velocity)) is the rule's Jacobian
+        np.testing.assert_allclose(np.array(an.matrix.subs({b: bv, H: hv}), dtype=float), J,
+                                   rtol=1e-12, atol=1e-14)
+        want = np.poly(J)  # [1, c1, c0]
         for p in (an.charpoly, step.expr):
             got = [float(sp.expand(p).coeff(MU, k).subs({b: bv, sp.Symbol("h", positive=True): hv,
                                                          H: hv}))
