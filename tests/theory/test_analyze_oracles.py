@@ -56,6 +56,11 @@ def _put(state, key, val):
 
 def numeric_rho(rule, values, lam, frozen=False, settle=400):
     """Spectral radius of the numeric one-step Jacobian at the late-time fixed point."""
+    return max(abs(numeric_eigenvalues(rule, values, lam, frozen, settle)))
+
+
+def numeric_eigenvalues(rule, values, lam, frozen=False, settle=400):
+    """Eigenvalues of the numeric one-step Jacobian at the late-time fixed point."""
     ops = frozen_sqrt(NUMPY, 1.0) if frozen else NUMPY
     h = rule.hyper(**values)
     w, st = 0.0, rule.init(np.float64(0.0), ops)
@@ -73,7 +78,7 @@ def numeric_rho(rule, values, lam, frozen=False, settle=400):
     x0 = np.array([0.0] + [float(_get(st, k)) for k in keys[1:]])
     eps = 1e-6
     J = np.column_stack([(F(x0 + eps * e) - F(x0 - eps * e)) / (2 * eps) for e in np.eye(len(x0))])
-    return max(abs(np.linalg.eigvals(J)))
+    return np.linalg.eigvals(J)
 
 
 def assert_crossing(an, point, frozen=False, lr=0.1, settle=400):
@@ -287,6 +292,36 @@ def test_vr_momentum_min_gate_resolved_against_the_rule():
     an = analyze("vr_momentum")
     assert any(n.startswith("Min") for n in an.notes)
     assert_crossing(an, _random_point(an, 1)[0])
+
+
+def _shown_regions_against_the_rule(an, point, lr=0.1):
+    """The shown Schur conjunction and stable region at eta*lambda = f * threshold (f on both
+    sides of 1, some eta*lambda < 1) against the rule's numeric spectral radius; the shown
+    flip verdict against the numeric eigenvalue that leaves the unit disc just past it."""
+    H = sp.Symbol("eta_lambda", positive=True)
+    at = {b.symbol: point[b.name] for b in an.bindings}
+    steps = an.analysis.steps
+    shown = [s.expr for s in steps if s.text.startswith(("Schur conditions", "stable region"))]
+    assert len(shown) == 2
+    thr = an.threshold_value(**point)
+    values = {**bind(an.values, an.bindings, point), "lr": lr}
+    for f in (0.1, 0.45, 0.9, 1.1, 1.6):
+        stable = numeric_rho(an.rule, values, f * thr / lr) < 1
+        for region in shown:
+            assert bool(region.subs({**at, H: f * thr})) == stable, (an.rule.name, f, region)
+    mu = numeric_eigenvalues(an.rule, values, 1.01 * thr / lr)
+    flips = min(mu.real) < -1 and max(abs(mu[abs(mu.imag) > 1e-9]), default=0) < 1
+    binds = [s.text for s in steps if s.text.startswith("the flip threshold")]
+    assert binds and ("binds" in binds[0]) == flips
+
+
+def test_shown_regions_and_flip_against_the_rule():
+    an = analyze(f"{USER}:heavy_ball")
+    for point in [an.point()] + _random_point(an):
+        _shown_regions_against_the_rule(an, point)
+    an = analyze("aggmo")
+    for point in _random_point(an, 1):
+        _shown_regions_against_the_rule(an, point)
 
 
 # ------------------------------------------------------------------ traced boundary
