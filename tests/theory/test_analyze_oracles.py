@@ -315,6 +315,28 @@ def _shown_regions_against_the_rule(an, point, lr=0.1):
     assert binds and ("binds" in binds[0]) == flips
 
 
+def test_model_dynamic_entries_and_ranges_against_the_rule():
+    """The Model that analyze builds: its dynamic entries are the state entries that respond
+    linearly to w at the late-time fixed point of the numpy rule (finite differences: counters,
+    settled scalars and w-free entries do not); over each parameter's explorer range the traced
+    Schur boundary equals the closed form (the range stays where the threshold holds)."""
+    for an in (analyze(f"{USER}:heavy_ball"), analyze(COUNTED)):
+        model = an.analysis.model
+        h = an.rule.hyper(**an.values)
+        _, st = an.rule.step(0.0, 0.0, an.rule.init(np.float64(0.0), NUMPY), h, NUMPY)
+        for _ in range(50):
+            _, st = an.rule.step(0.0, 0.0, st, h, NUMPY)
+        moved = {k for k in _floats(st)
+                 if abs(float(_get(an.rule.step(1e-6, 1e-6, st, h, NUMPY)[1], k))
+                        - float(_get(an.rule.step(-1e-6, -1e-6, st, h, NUMPY)[1], k))) > 1e-9}
+        assert set(model.dynamic) == {k for k, _ in moved}, (an.rule.name, moved)
+        for prm in model.params:
+            ys = np.linspace(*prm.range, 5)
+            traced = an.traced_threshold(prm.name, ys, x_max=4 * an.threshold_value(**{prm.name: ys[-1]}))
+            closed = [an.threshold_value(**{prm.name: y}) for y in ys]
+            np.testing.assert_allclose(traced, closed, rtol=1e-8)
+
+
 def test_shown_regions_and_flip_against_the_rule():
     an = analyze(f"{USER}:heavy_ball")
     for point in [an.point()] + _random_point(an):
