@@ -309,6 +309,9 @@ def _shown_regions_against_the_rule(an, point, lr=0.1):
         stable = numeric_rho(an.rule, values, f * thr / lr) < 1
         for region in shown:
             assert bool(region.subs({**at, H: f * thr})) == stable, (an.rule.name, f, region)
+    # det(I + A) = (-1)^n p(-1) holds for every square A: the shown residual is 0 at the point
+    ident = [s for s in steps if s.text.startswith("rod-flow flip condition")][0]
+    assert ident.proved is True and sp.simplify(ident.expr.subs({**at, H: 0.7 * thr})) == 0
     mu = numeric_eigenvalues(an.rule, values, 1.01 * thr / lr)
     flips = min(mu.real) < -1 and max(abs(mu[abs(mu.imag) > 1e-9]), default=0) < 1
     binds = [s.text for s in steps if s.text.startswith("the flip threshold")]
@@ -337,7 +340,16 @@ def test_model_dynamic_entries_and_ranges_against_the_rule():
             np.testing.assert_allclose(traced, closed, rtol=1e-8)
 
 
+DOUBLE_GD = Rule("double_step_gd", lambda w, ops: {},
+                 lambda w, g, state, h, ops: (w - 2 * h["lr"] * g, {}), {"lr": 0.1})
+
+
 def test_shown_regions_and_flip_against_the_rule():
+    """Heavy ball (n = 2), the AggMo candidate (n = 3: (-1)^n matters) and gradient descent
+    with a doubled step, whose threshold and flip are eta lambda = 1 (1 - 2 eta lambda = -1)."""
+    an = analyze(DOUBLE_GD)
+    assert an.threshold_value() == 1.0 and float(an.flip) == 1.0
+    _shown_regions_against_the_rule(an, {})
     an = analyze(f"{USER}:heavy_ball")
     for point in [an.point()] + _random_point(an):
         _shown_regions_against_the_rule(an, point)
