@@ -56,6 +56,11 @@ def _put(state, key, val):
 
 def numeric_rho(rule, values, lam, frozen=False, settle=400):
     """Spectral radius of the numeric one-step Jacobian at the late-time fixed point."""
+    return max(abs(numeric_eigenvalues(rule, values, lam, frozen, settle)))
+
+
+def numeric_eigenvalues(rule, values, lam, frozen=False, settle=400):
+    """Eigenvalues of the numeric one-step Jacobian at the late-time fixed point."""
     ops = frozen_sqrt(NUMPY, 1.0) if frozen else NUMPY
     h = rule.hyper(**values)
     w, st = 0.0, rule.init(np.float64(0.0), ops)
@@ -73,7 +78,7 @@ def numeric_rho(rule, values, lam, frozen=False, settle=400):
     x0 = np.array([0.0] + [float(_get(st, k)) for k in keys[1:]])
     eps = 1e-6
     J = np.column_stack([(F(x0 + eps * e) - F(x0 - eps * e)) / (2 * eps) for e in np.eye(len(x0))])
-    return max(abs(np.linalg.eigvals(J)))
+    return np.linalg.eigvals(J)
 
 
 def assert_crossing(an, point, frozen=False, lr=0.1, settle=400):
@@ -124,12 +129,41 @@ def _abs_step(w, g, state, h, ops):
 ABS_HB = Rule("abs_scaled_heavy_ball", _abs_init, _abs_step, {"lr": 0.1, "beta": 0.9})
 
 
+def _secant_init(w, ops):
+    return {"v": ops.zeros_like(w), "k": 0.0}
+
+
+def _secant_step(w, g, state, h, ops):
+    """Heavy ball that logs the secant slope k = g/w through the minimum (a curvature estimate,
+    exactly lambda on f = lambda w^2/2, whatever w): a scalar entry that is a function of g/w."""
+    v = h["beta"] * state["v"] + g
+    return w - h["lr"] * v, {"v": v, "k": g / w}
+
+
+SECANT_HB = Rule("secant_logged_heavy_ball", _secant_init, _secant_step, {"lr": 0.1, "beta": 0.9})
+
+
+def _growing_rule(c):
+    """Heavy ball with a scalar entry s' = c s + 1 (c = 1: a float step count, as torch keeps
+    ``step``; |c| > 1: a scale that grows geometrically): it has no fixed point to settle at."""
+    def init(w, ops):
+        return {"v": ops.zeros_like(w), "s": 0.0}
+
+    def step(w, g, state, h, ops):
+        v = h["beta"] * state["v"] + g
+        return w - h["lr"] * v, {"v": v, "s": c * state["s"] + 1}
+
+    return Rule(f"growing_scalar_{c}", init, step, {"lr": 0.1, "beta": 0.9})
+
+
 # ------------------------------------------------------------------ helpers and bad input
 def test_flatten_unflatten_round_trip_and_padding():
     state = {"a": 1.5, "b": (2.0, 3.0, 4.0), "c": None}
     assert _unflatten(_flatten(state), state) == state
     got = _unflatten({("b", 1): 9.0, ("d", 2): 7.0}, {"b": (2.0, 3.0), "d": None})
     assert got == {"b": (2.0, 9.0), "d": (None, None, 7.0)}
+    # a tuple shorter than the index is padded with None up to it, its entries kept
+    assert _unflatten({("b", 3): 9.0}, {"b": (2.0,)}) == {"b": (2.0, None, None, 9.0)}
 
 
 def test_default_symbolic_and_bindings():
@@ -156,8 +190,9 @@ def test_user_heavy_ball_threshold_flip_and_sharpness_against_the_rule():
 
 
 def test_characteristic_polynomial_against_numpy():
-    """p(mu) = det(mu I - A) at random (beta, h) against numpy's characteristic polynomial of the
-    rule's numeric Jacobian (lr = h, lambda = 1), and the shown step with the same p."""
+    """A and p(mu) = det(mu I - A) at random (beta, h) against the rule's numeric Jacobian
+    (lr = h, lambda = 1) and numpy's characteristic polynomial of it, and the shown step with
+    the same p."""
     an = analyze(f"{USER}:nesterov")
     b, H = sp.Symbol("beta", real=True), sp.Symbol("eta_lambda", positive=True)
     step = [s for s in an.analysis.steps if s.text.startswith("characteristic polynomial")][0]
@@ -167,7 +202,11 @@ def test_characteristic_polynomial_against_numpy():
         for z in np.eye(2):
             w1, s1 = an.rule.step(z[0], z[0], {"velocity": z[1]}, h, NUMPY)
             cols.append([w1, s1["velocity"]])
-        want = np.poly(np.array(cols).T)  # [1, c1, c0]
+        J = np.array(cols).T
+        # A itself (eta lambda = h at lambda = 1, state (w, velocity)) is the rule's Jacobian
+        np.testing.assert_allclose(np.array(an.matrix.subs({b: bv, H: hv}), dtype=float), J,
+                                   rtol=1e-12, atol=1e-14)
+        want = np.poly(J)  # [1, c1, c0]
         for p in (an.charpoly, step.expr):
             got = [float(sp.expand(p).coeff(MU, k).subs({b: bv, sp.Symbol("h", positive=True): hv,
                                                          H: hv}))
@@ -183,6 +222,36 @@ def test_counter_from_one_and_settling_scalar_against_the_rule():
         assert_crossing(an, point)
 
 
+def test_scalar_that_does_not_settle_is_refused_and_grows_under_the_rule():
+    """|ds'/ds| >= 1: refused.  Oracle: the rule run in numpy, where s_t grows without bound
+    (t for c = 1, |c|^t for |c| = 1.5) instead of reaching the fixed point 1/(1 - c)."""
+    for c in (1.0, 1.5, -1.5):
+        rule = _growing_rule(c)
+        with pytest.raises(NotAnalyzable, match=r"does not settle.*>= 1"):
+            analyze(rule)
+        st, h = rule.init(np.float64(0.0), NUMPY), rule.hyper()
+        for _ in range(200):
+            _, st = rule.step(0.0, 0.0, st, h, NUMPY)
+        assert abs(st["s"]) >= 200
+
+
+def test_scalar_of_g_over_w_settles_at_the_curvature_the_rule_logs():
+    """A scalar entry whose update reads g only as g/w is w-free on f = lambda w^2/2: held at its
+    value (lambda), not made a dynamic coordinate.  Oracle: one numpy step of the rule at
+    arbitrary w != 0 logs k = lambda (the numeric Jacobian oracle cannot run here: g/w is 0/0 at
+    the minimum); the threshold is Polyak's heavy ball 2(1 + beta), typed from the literature."""
+    an = analyze(SECANT_HB)
+    assert an.state_names == ("w", "v")
+    lam = sp.Symbol("lambda", positive=True)
+    k = an.fixed_state[("k", None)]
+    for lv, wv in RNG.uniform(0.1, 5.0, (3, 2)):
+        _, st = SECANT_HB.step(wv, lv * wv, SECANT_HB.init(np.float64(wv), NUMPY),
+                               SECANT_HB.hyper(), NUMPY)
+        assert float(sp.sympify(k).subs(lam, lv)) == pytest.approx(st["k"], rel=1e-12)
+    for beta in RNG.uniform(0.0, 0.95, 2):  # Polyak's heavy ball: lr lambda < 2(1 + beta)
+        assert an.threshold_value(beta=float(beta)) == pytest.approx(2 * (1 + beta), rel=1e-12)
+
+
 def test_sgd_counter_and_dampening_against_the_rule():
     an = analyze("sgd")
     for point in _random_point(an):
@@ -190,11 +259,13 @@ def test_sgd_counter_and_dampening_against_the_rule():
 
 
 def test_abs_of_a_nonzero_quantity_against_the_rule():
-    an = analyze(ABS_HB, symbolic=[])
-    assert any("Abs" in n or "abs" in n for n in an.notes + an.assumptions) or an.threshold is not None
-    assert_crossing(an, {})
-    an2 = analyze(ABS_HB, {"beta": 0.2}, symbolic=[])
-    assert_crossing(an2, {})
+    """beta symbolic, so that |1 - 2 beta| stays an Abs node: resolved by its sign at the value
+    (negative at 0.9, positive at 0.2), each side checked where that sign holds."""
+    for value, side in ((0.9, (0.55, 0.95)), (0.2, (0.0, 0.45))):
+        an = analyze(ABS_HB, {"beta": value})
+        assert an.threshold.has(sp.Symbol("beta", real=True))
+        assert_crossing(an, {})
+        assert_crossing(an, {"beta": float(RNG.uniform(*side))})
 
 
 def test_frozen_preconditioner_lr_scale_and_summary_against_the_rule():
@@ -202,6 +273,15 @@ def test_frozen_preconditioner_lr_scale_and_summary_against_the_rule():
     assert an.frozen_sqrt and an.lr_scale() == pytest.approx(1 + 1e-8, rel=1e-15)
     for point in _random_point(an, 1, 0.9):  # beta2^t -> 0: bias corrections 1
         assert_crossing(an, point, frozen=True, settle=20000)
+    # D(P) away from P = 1: the denominator the numpy rule divides its step by when
+    # sqrt(v_hat) = P (late time, g = 0: w' = w - lr m'/D with m' = beta1 m)
+    h = an.rule.hyper()
+    for v0 in (9.0, 0.25):
+        w1, st = an.rule.step(1.0, 0.0, {"step": 10**6, "exp_avg": 0.5, "exp_avg_sq": v0}, h,
+                              NUMPY)
+        D = h["lr"] * st["exp_avg"] / (1.0 - w1)
+        got = an.preconditioner.subs(sp.Symbol("P", positive=True), np.sqrt(st["exp_avg_sq"]))
+        assert float(got) == pytest.approx(D, rel=1e-10)
     s = an.summary()
     assert s["symbolic"] == {"beta1": "betas[0]", "beta2": "betas[1]"}
     assert "P^{-1}" in s["x"] and s["eos_sharpness_at_values"] == pytest.approx(
@@ -212,6 +292,70 @@ def test_vr_momentum_min_gate_resolved_against_the_rule():
     an = analyze("vr_momentum")
     assert any(n.startswith("Min") for n in an.notes)
     assert_crossing(an, _random_point(an, 1)[0])
+
+
+def _shown_regions_against_the_rule(an, point, lr=0.1):
+    """The shown Schur conjunction and stable region at eta*lambda = f * threshold (f on both
+    sides of 1, some eta*lambda < 1) against the rule's numeric spectral radius; the shown
+    flip verdict against the numeric eigenvalue that leaves the unit disc just past it."""
+    H = sp.Symbol("eta_lambda", positive=True)
+    at = {b.symbol: point[b.name] for b in an.bindings}
+    steps = an.analysis.steps
+    shown = [s.expr for s in steps if s.text.startswith(("Schur conditions", "stable region"))]
+    assert len(shown) == 2
+    thr = an.threshold_value(**point)
+    values = {**bind(an.values, an.bindings, point), "lr": lr}
+    for f in (0.1, 0.45, 0.9, 1.1, 1.6):
+        stable = numeric_rho(an.rule, values, f * thr / lr) < 1
+        for region in shown:
+            assert bool(region.subs({**at, H: f * thr})) == stable, (an.rule.name, f, region)
+    # det(I + A) = (-1)^n p(-1) holds for every square A: the shown residual is 0 at the point
+    ident = [s for s in steps if s.text.startswith("rod-flow flip condition")][0]
+    assert ident.proved is True and sp.simplify(ident.expr.subs({**at, H: 0.7 * thr})) == 0
+    mu = numeric_eigenvalues(an.rule, values, 1.01 * thr / lr)
+    flips = min(mu.real) < -1 and max(abs(mu[abs(mu.imag) > 1e-9]), default=0) < 1
+    binds = [s.text for s in steps if s.text.startswith("the flip threshold")]
+    assert binds and binds[0].startswith("the flip threshold is the stability threshold") == flips
+
+
+def test_model_dynamic_entries_and_ranges_against_the_rule():
+    """The Model that analyze builds: its dynamic entries are the state entries that respond
+    linearly to w at the late-time fixed point of the numpy rule (finite differences: counters,
+    settled scalars and w-free entries do not); over each parameter's explorer range the traced
+    Schur boundary equals the closed form (the range stays where the threshold holds)."""
+    for an in (analyze(f"{USER}:heavy_ball"), analyze(COUNTED)):
+        model = an.analysis.model
+        h = an.rule.hyper(**an.values)
+        _, st = an.rule.step(0.0, 0.0, an.rule.init(np.float64(0.0), NUMPY), h, NUMPY)
+        for _ in range(50):
+            _, st = an.rule.step(0.0, 0.0, st, h, NUMPY)
+        moved = {k for k in _floats(st)
+                 if abs(float(_get(an.rule.step(1e-6, 1e-6, st, h, NUMPY)[1], k))
+                        - float(_get(an.rule.step(-1e-6, -1e-6, st, h, NUMPY)[1], k))) > 1e-9}
+        assert set(model.dynamic) == {k for k, _ in moved}, (an.rule.name, moved)
+        for prm in model.params:
+            ys = np.linspace(*prm.range, 5)
+            traced = an.traced_threshold(prm.name, ys, x_max=4 * an.threshold_value(**{prm.name: ys[-1]}))
+            closed = [an.threshold_value(**{prm.name: y}) for y in ys]
+            np.testing.assert_allclose(traced, closed, rtol=1e-8)
+
+
+DOUBLE_GD = Rule("double_step_gd", lambda w, ops: {},
+                 lambda w, g, state, h, ops: (w - 2 * h["lr"] * g, {}), {"lr": 0.1})
+
+
+def test_shown_regions_and_flip_against_the_rule():
+    """Heavy ball (n = 2), the AggMo candidate (n = 3: (-1)^n matters) and gradient descent
+    with a doubled step, whose threshold and flip are eta lambda = 1 (1 - 2 eta lambda = -1)."""
+    an = analyze(DOUBLE_GD)
+    assert an.threshold_value() == 1.0 and float(an.flip) == 1.0
+    _shown_regions_against_the_rule(an, {})
+    an = analyze(f"{USER}:heavy_ball")
+    for point in [an.point()] + _random_point(an):
+        _shown_regions_against_the_rule(an, point)
+    an = analyze("aggmo")
+    for point in _random_point(an, 1):
+        _shown_regions_against_the_rule(an, point)
 
 
 # ------------------------------------------------------------------ traced boundary
@@ -231,6 +375,33 @@ def test_traced_threshold_against_the_rule_and_edges():
     assert an.traced_threshold("beta", np.array([0.0]), x_max=3.0, n=3)[0] == pytest.approx(2.0, rel=1e-12)
     # first scan point already unstable: 0
     assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == 0.0
+
+
+def _kinked(update):
+    return Rule("kinked", lambda w, ops: {}, lambda w, g, state, h, ops: (w - h["lr"] * update(g, ops),
+                                                                         {}), {"lr": 0.1})
+
+
+@pytest.mark.parametrize("update,reason", [
+    (lambda g, ops: ops.where(g > 0, 1.0, -1.0), "step function"),
+    (lambda g, ops: ops.where((1 + g) ** 2 > 1, 1.0, -1.0), "step function"),  # sides 1 = 1
+    (lambda g, ops: ops.where(g > -g, 1.0, -1.0), "step function"),  # sides -g, g: sum 0
+    (lambda g, ops: g / (g * g + g**4) ** 0.5, "fractional power"),  # a normalised step
+    (lambda g, ops: ops.maximum(g, 0.0 * g), "tied arguments"),  # one-sided (ReLU) step
+])
+def test_kinks_at_the_minimum_are_refused_and_the_rule_shows_them(update, reason):
+    """A sign step however its condition is written, a normalised step, a one-sided step: no
+    Jacobian at w = 0.  Oracle: the numpy rule on f = w^2/2 near 0 (d = 1e-7) either jumps
+    (|F(d) - F(-d)| > lr) or has one-sided slopes that differ by more than lr/2 (a kink), where
+    a smooth map has neither."""
+    rule = _kinked(update)
+    with pytest.raises(NotAnalyzable, match=reason):
+        analyze(rule)
+    h, d = rule.hyper(), 1e-7
+    F = {k: rule.step(k * d, k * d, {}, h, NUMPY)[0] for k in (-2, -1, 1, 2)}
+    jump = abs(F[1] - F[-1])
+    kink = abs((F[2] - F[1]) / d - (F[-1] - F[-2]) / d)
+    assert jump > h["lr"] or kink > h["lr"] / 2, (jump, kink)
 
 
 def test_refusals():

@@ -235,6 +235,22 @@ def test_period2_expression_is_a_two_cycle_of_the_numeric_rule():
         assert (w2, s2["momentum_buffer"]) == pytest.approx((X, -V), rel=1e-10)
 
 
+def _two_step_radius(h, lv, z0):
+    """Spectral radius of the central finite-difference Jacobian of two steps of the numpy rule
+    rules.vr_momentum at z0 = (w, m_prev) on f = lv w^2/2, after checking z0 is a 2-cycle."""
+    rule = get_rule("vr_momentum")
+
+    def F2(z):
+        w, st = rule.step(z[0], lv * z[0], {"momentum_buffer": z[1]}, h, NUMPY)
+        w, st = rule.step(w, lv * w, st, h, NUMPY)
+        return np.array([w, st["momentum_buffer"]])
+
+    np.testing.assert_allclose(F2(z0), z0, rtol=1e-10)
+    eps = 1e-6
+    J = np.column_stack([(F2(z0 + eps * e) - F2(z0 - eps * e)) / (2 * eps) for e in np.eye(2)])
+    return max(abs(np.linalg.eigvals(J)))
+
+
 def test_period2_numeric_pieces_against_the_rule():
     """period2_orbit (the lambdified solution) and period2_radius against the rule: a 2-cycle,
     and the finite-difference two-step Jacobian's spectral radius; outside the range: nan."""
@@ -244,18 +260,8 @@ def test_period2_numeric_pieces_against_the_rule():
         a0v = ratio * 2 * (1 + bv) / (1 - bv) / lv
         X, V, eta = (float(x) for x in vr.period2_orbit(lv, a0v, bv, b3, a1))
         h = rule.hyper(lr=a0v, momentum=bv, beta3=b3, alpha1=a1)
-
-        def F2(z):
-            w, st = rule.step(z[0], lv * z[0], {"momentum_buffer": z[1]}, h, NUMPY)
-            w, st = rule.step(w, lv * w, st, h, NUMPY)
-            return np.array([w, st["momentum_buffer"]])
-
-        z0 = np.array([X, -V])
-        np.testing.assert_allclose(F2(z0), z0, rtol=1e-10)
-        eps = 1e-6
-        J = np.column_stack([(F2(z0 + eps * e) - F2(z0 - eps * e)) / (2 * eps) for e in np.eye(2)])
-        assert float(vr.period2_radius(ratio, bv)) == pytest.approx(max(abs(np.linalg.eigvals(J))),
-                                                                    rel=1e-5)
+        rho = _two_step_radius(h, lv, np.array([X, -V]))
+        assert float(vr.period2_radius(ratio, bv)) == pytest.approx(rho, rel=1e-5)
     X, V, _ = vr.period2_orbit(1.0, [0.99 * 6, 12.0 * 6], 0.5, 1.0, 10.0)
     assert np.all(np.isnan(X)) and np.all(np.isnan(V))
     X, V, _ = vr.period2_orbit(1.0, 1.01 * 6, 0.5, 1.0, 10.0)
@@ -287,6 +293,24 @@ def test_period2_steps_against_numbers():
     at = {r: rv, b1s: bv, lam: lv, b3s: b3, Vs: V}
     vals = [float(sp.sympify(e).subs(at)) for e in jury]
     np.testing.assert_allclose(vals, [p(0.0), p(1.0), p(-1.0)], rtol=1e-6, atol=1e-7)
+
+
+def test_period2_attracting_region_against_the_rules_two_step_jacobian():
+    """The shown region 1 < r < 2 (the orbit attracts) against the rule: at the orbit point
+    (X, -V) of rules.vr_momentum with alpha0 = r B/lambda, beta3 = (r-1)/V^2 (a 2-cycle of the
+    numpy rule, checked), the finite-difference two-step Jacobian has spectral radius < 1
+    exactly where the region holds, on both sides of r = 2."""
+    region = [s for s in get_claim("vradam.period2_orbit").derive().steps
+              if s.text.startswith("so (2(1+beta1)/r > 0")][0].expr
+    r = sp.Symbol("r", positive=True)
+    rule = get_rule("vr_momentum")
+    lv, Vv = 1.3, 0.7
+    for rv, bv in ((1.1, 0.0), (1.5, 0.8), (1.9, 0.3), (2.1, 0.6), (2.6, 0.9), (3.5, 0.2)):
+        B = 2 * (1 + bv) / (1 - bv)  # EMA momentum's threshold, typed here
+        h = rule.hyper(lr=rv * B / lv, momentum=bv, beta3=(rv - 1) / Vv**2, alpha1=1e6)
+        rho = _two_step_radius(h, lv, np.array([(1 + bv) * Vv / ((1 - bv) * lv), -Vv]))
+        assert abs(rho - 1) > 1e-3, (rv, bv, rho)  # away from the edge: the finite difference decides
+        assert bool(region.subs(r, rv)) == (rho < 1), (rv, bv, rho)
 
 
 # ------------------------------------------------------------------ what explain() shows
