@@ -228,8 +228,8 @@ class RuleAnalysis:
 
     def traced_threshold(self, y_name: str | None = None, ys=None, x_max: float = 1e3,
                          n: int = 4001, **overrides) -> np.ndarray:
-        """Boundary ``h*(y)``: end of the first stable interval ``(0, h*)`` of the Schur region,
-        scanned on ``n`` points of ``(0, x_max]`` and refined by 50 bisections (vectorised)."""
+        """Boundary ``h*(y)``: end of the first stable interval ``(0, h*)``: ``n`` scan points of
+        ``(0, x_max]``, 50 bisections (in ``(0, h_1)`` if ``h_1`` is unstable; 0: none stable)."""
         ys = np.atleast_1d(np.asarray(ys if ys is not None else [0.0], dtype=float))
         params = self.point(**overrides)
         if y_name is not None:
@@ -243,7 +243,7 @@ class RuleAnalysis:
             mid = np.where(np.isfinite(hi), (lo + hi) / 2, lo)
             ok = np.broadcast_to(self.analysis.stable(mid[:, None], params), (len(ys), 1))[:, 0]
             lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        return np.where(first_bad == 0, 0.0, np.where(np.isfinite(hi), (lo + hi) / 2, np.inf))
+        return np.where(lo == 0, 0.0, np.where(np.isfinite(hi), (lo + hi) / 2, np.inf))
 
     def lr_scale(self) -> float:
         """``D`` at ``P = 1`` and the parameter values: ``lr = x D / lam`` puts a simulation with

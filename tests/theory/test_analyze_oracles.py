@@ -373,8 +373,36 @@ def test_traced_threshold_against_the_rule_and_edges():
     assert np.isinf(an.traced_threshold("beta", np.array([0.9]), x_max=10.0)[0])
     # the last scan point is the first unstable one (h = 1.5, 3): the boundary 2 of GD (beta = 0)
     assert an.traced_threshold("beta", np.array([0.0]), x_max=3.0, n=3)[0] == pytest.approx(2.0, rel=1e-12)
-    # first scan point already unstable: 0
-    assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == 0.0
+    # first scan point (5000) already unstable: the boundary is bisected in (0, 5000) -- GD's 2,
+    # to the bisection's resolution 5000 * 2^-50 ~ 4.4e-12 (absolute)
+    assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == pytest.approx(2.0, abs=5e-12)
+
+
+def _early_init(w, ops):
+    return {"v": ops.zeros_like(w)}
+
+
+def _early_step(w, g, state, h, ops):
+    """``w - lr (2 v - g/2)``, ``v = beta v + g``: stable only up to eta lambda ~0.22 at beta = 0.9."""
+    v = h["beta"] * state["v"] + g
+    return w - h["lr"] * (2 * v - 0.5 * g), {"v": v}
+
+
+EARLY = Rule("early_boundary", _early_init, _early_step, {"lr": 0.1, "beta": 0.9})
+
+
+def test_traced_threshold_finds_a_boundary_before_the_first_scan_point():
+    # the default scan's step is 0.25; this rule leaves the unit disc near 0.222 (a finding of
+    # the mutation run: the scan used to return 0 here); checked on the rule's numeric Jacobian
+    an = analyze(EARLY)
+    t = an.traced_threshold()[0]
+    assert 0 < t < 0.25
+    assert numeric_rho(EARLY, {"lr": 0.1, "beta": 0.9}, 0.999 * t / 0.1) < 1
+    assert numeric_rho(EARLY, {"lr": 0.1, "beta": 0.9}, 1.001 * t / 0.1) > 1
+    # unstable on all of (0, first point): still 0 (GD with a negative step: 1 + eta lambda > 1)
+    neg = Rule("ascent", lambda w, ops: {}, lambda w, g, state, h, ops: (w + h["lr"] * g, {}),
+               {"lr": 0.1})
+    assert analyze(neg).traced_threshold()[0] == 0.0
 
 
 def _kinked(update):

@@ -51,6 +51,13 @@ def _tiny(monkeypatch):
 
     monkeypatch.setattr(rf, "_eos_initialisations", first_seeds)
 
+    def first_runs(make, optimizer, lr, n, T, seed, min_steps, warm=0, device="cpu"):
+        seeds = list(range(seed, seed + n))
+        f, w0 = make(tuple(seeds))
+        return f, w0, seeds, {}
+
+    monkeypatch.setattr(rf, "_eos_runs", first_runs)
+
 
 def test_network_runs_skip_an_initialisation_whose_gd_diverges():
     # the CNN's initialisation 5 diverges in the catapult at lr 0.4 (GD itself: loss ~1e297);
