@@ -147,3 +147,72 @@ def test_increment_and_ratio_controls():
     c1, c2 = get_claim("adamp.corollary2.3").controls
     assert c1.wrong(r) == pytest.approx((1 + 0.81) / (1 - 0.81), rel=1e-12)
     assert c2.wrong(r) == pytest.approx(1 / 0.1**2, rel=1e-12)
+
+
+def _steps(claim_id, start):
+    return [s for s in get_claim(claim_id).derive().steps if s.text.startswith(start)]
+
+
+def test_euler_direction_is_numpys_w_over_its_norm_in_a_fixed_dimension():
+    """The direction u_j = w_j/||w|| whose scale invariance and zero radial derivative Euler's
+    identity reduces in symbolic dimension n, evaluated at n = 4 against numpy's w/||w||, for
+    w and for c w (c > 0)."""
+    w = sp.IndexedBase("w", real=True)
+    x = RNG.normal(size=4)
+    vals = {w[i + 1]: float(v) for i, v in enumerate(x)}
+    for j in range(1, 5):
+        for scale in (1, 2.5):
+            u = ng._unit(w, j, scale).subs(ng.DIM, 4).doit().subs(vals)
+            assert float(u) == pytest.approx(x[j - 1] / np.linalg.norm(x), rel=1e-12), (j, scale)
+
+
+def test_corollary_limit_step_shows_the_ratio_at_vanishing_tail():
+    """The last step shows lim_{E -> 0} (S + 2 D)/S = (1+beta)/(1-beta): its left side, a sympy
+    Limit, evaluated at numbers (beta = 1/(1+q)) equals the paper's (1+beta)/(1-beta)."""
+    step = _steps("adamp.corollary2.3", "ratio (S_T + 2 D_T)/S_T")[0]
+    lhs, rhs = step.expr.lhs, step.expr.rhs
+    names = {x.name: x for x in lhs.free_symbols | rhs.free_symbols}
+    for beta in RNG.uniform(0.05, 0.95, 3):
+        S = float(RNG.uniform(0.5, 5))
+        got = lhs.doit().subs({names["q"]: (1 - beta) / beta, names["S"]: S})
+        assert float(got) == pytest.approx((1 + beta) / (1 - beta), rel=1e-12)
+        assert float(rhs.subs(names["beta"], beta)) == pytest.approx((1 + beta) / (1 - beta), rel=1e-12)
+
+
+def test_lemma_a1_steps_show_the_summand_and_the_negative_beta_counterexample():
+    """The nonnegativity step shows beta^j P_{t-j} >= 0 (Lemma 2.2's summand, j = t - k); the
+    remark's example beta = -1/2, P_1 = 0, P_0 = 1 gives Delta_1 = eta^2 (0 + 2 (-1/2) 1) = -eta^2."""
+    step = _steps("adamp.lemmaA.1", "summand beta^j P_{t-j}")[0]
+    assert isinstance(step.expr, sp.GreaterThan) and step.expr.rhs == 0
+    P = sp.Function("P", nonnegative=True)
+    names = {x.name: x for x in step.expr.lhs.free_symbols}
+    vals = {P(k): float(v) for k, v in enumerate(RNG.uniform(0.1, 2, 6))}
+    for t_, j_ in ((5, 2), (3, 3), (4, 1)):
+        got = step.expr.lhs.subs({names["beta"]: 0.6, names["t"]: t_, names["j"]: j_}).subs(vals)
+        assert float(got) == pytest.approx(0.6**j_ * vals[P(t_ - j_)], rel=1e-12)
+    remark = _steps("adamp.lemmaA.1", "(remark) beta < 0")[0]
+    assert sp.expand(remark.expr + ng.eta**2) == 0
+
+
+def test_projection_inequality_step_shows_the_norm_gap_of_a_numpy_step():
+    """Prop. 3.1's last step shows (||w^o||^2 - ||w^p||^2) >= 0 as a function of a = w.p and
+    r2 = ||w||^2; at random w, p with w.p <= 0 its left side is the gap of the two steps
+    w - eta p and w - eta Pi_w(p) computed in numpy."""
+    step = _steps("adamp.proposition3.1", "with a = w.p <= 0")[0]
+    assert isinstance(step.expr, sp.GreaterThan) and step.expr.rhs == 0
+    names = {x.name: x for x in step.expr.lhs.free_symbols}
+    for _ in range(4):
+        w, p, eta = RNG.normal(size=6), RNG.normal(size=6), float(RNG.uniform(0.05, 2))
+        p = p if w @ p <= 0 else -p
+        w_o, w_p = w - eta * p, w - eta * (p - (p @ w) / (w @ w) * w)
+        got = float(step.expr.lhs.subs({names["a"]: w @ p, names["r2"]: w @ w, names["eta"]: eta}))
+        assert got == pytest.approx(w_o @ w_o - w_p @ w_p, rel=1e-10)
+
+
+def test_lemma_a1_predicts_tiny_increments_to_full_precision():
+    """Increments Delta_t = lr^2 (P_t + 2 sum_{k<t} beta^(t-k) P_k) (brute-force double sum) far
+    below 1e-16: the predictor must not lose them to a norm offset (e.g. lr = 1e-4, P ~ 1e-8)."""
+    P, lr, beta = RNG.uniform(0.5, 2, 15) * 1e-8, 1e-4, 0.9
+    want = [lr**2 * (P[t] + 2 * sum(beta ** (t - k) * P[k] for k in range(t))) for t in range(len(P))]
+    got = get_claim("adamp.lemmaA.1").predict(update_sq=P, lr=lr, beta=beta)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
