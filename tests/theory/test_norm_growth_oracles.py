@@ -216,3 +216,16 @@ def test_lemma_a1_predicts_tiny_increments_to_full_precision():
     want = [lr**2 * (P[t] + 2 * sum(beta ** (t - k) * P[k] for k in range(t))) for t in range(len(P))]
     got = get_claim("adamp.lemmaA.1").predict(update_sq=P, lr=lr, beta=beta)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_lemma_norm_sq_with_a_trailing_axis_of_tensors_is_the_double_sum_per_tensor():
+    """``update_sq`` of shape (T, m) -- m tensors recorded together -- gives ||w_t||^2 of shape
+    (T+1, m): per tensor w0 + lr^2 sum_{s<t} (P_s + 2 sum_{k<s} beta^(s-k) P_k) (brute force)."""
+    T, m, lr, beta = 9, 3, 0.4, 0.7
+    P, w0 = RNG.uniform(0.1, 2, (T, m)), RNG.uniform(0.5, 2, m)
+    got = ng.lemma_norm_sq(w0, P, lr, beta)
+    assert got.shape == (T + 1, m)
+    for c in range(m):
+        want = [w0[c] + lr**2 * sum(P[s, c] + 2 * sum(beta ** (s - k) * P[k, c] for k in range(s))
+                                    for s in range(t)) for t in range(T + 1)]
+        np.testing.assert_allclose(got[:, c], want, rtol=1e-12)
