@@ -229,3 +229,19 @@ def test_lemma_norm_sq_with_a_trailing_axis_of_tensors_is_the_double_sum_per_ten
         want = [w0[c] + lr**2 * sum(P[s, c] + 2 * sum(beta ** (s - k) * P[k, c] for k in range(s))
                                     for s in range(t)) for t in range(T + 1)]
         np.testing.assert_allclose(got[:, c], want, rtol=1e-12)
+
+
+def test_corollary_ratio_at_a_finite_horizon_is_the_brute_force_ratio():
+    """The function under the last step's limit, (S_T + 2 D_T)/S_T written with S = S_T and
+    E = E_T = sum_{k<T} beta^(T-1-k) P_k, equals at a finite T the ratio computed from the brute-force
+    double sum D_T = sum_{t<T} sum_{k<t} beta^(t-k) P_k (before any limit is taken)."""
+    step = _steps("adamp.corollary2.3", "ratio (S_T + 2 D_T)/S_T")[0]
+    ratio = step.expr.lhs.args[0]
+    names = {x.name: x for x in ratio.free_symbols}
+    for beta in (0.3, 0.8):
+        P = RNG.uniform(0.1, 2, 11)
+        T = len(P)
+        D = sum(beta ** (t - k) * P[k] for t in range(T) for k in range(t))
+        E = sum(beta ** (T - 1 - k) * P[k] for k in range(T))
+        got = ratio.subs({names["q"]: (1 - beta) / beta, names["S"]: P.sum(), names["E"]: E})
+        assert float(got) == pytest.approx((P.sum() + 2 * D) / P.sum(), rel=1e-12)
