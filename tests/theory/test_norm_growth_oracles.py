@@ -245,3 +245,18 @@ def test_corollary_ratio_at_a_finite_horizon_is_the_brute_force_ratio():
         E = sum(beta ** (T - 1 - k) * P[k] for k in range(T))
         got = ratio.subs({names["q"]: (1 - beta) / beta, names["S"]: P.sum(), names["E"]: E})
         assert float(got) == pytest.approx((P.sum() + 2 * D) / P.sum(), rel=1e-12)
+
+
+def test_projection_steps_show_residuals_that_vanish_at_numbers():
+    """Prop. 3.1's reduced identities show their residual (unsimplified, in symbolic dimension n);
+    at n = 4, random w, p, eta and each component i it is 0 to float64 round-off."""
+    w, p = sp.IndexedBase("w"), sp.IndexedBase("p")
+    for step in get_claim("adamp.proposition3.1").derive().steps:
+        e = step.expr
+        if step.kind != "reduced" or isinstance(e, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+            continue
+        x, y, eta = RNG.normal(size=4), RNG.normal(size=4), float(RNG.uniform(0.1, 2))
+        vals = {**{w[i + 1]: x[i] for i in range(4)}, **{p[i + 1]: y[i] for i in range(4)}, ng.eta: eta}
+        for comp in range(1, 5):
+            got = e.subs(ng.DIM, 4).subs(sp.Symbol("i", integer=True, positive=True), comp).doit().subs(vals)
+            assert abs(complex(got)) < 1e-9 * max(1.0, eta**2 * (x @ x) * (y @ y)), (step.text[:50], got)
