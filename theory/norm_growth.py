@@ -249,7 +249,7 @@ def _derive_lemmaA1() -> Derivation:
     j = sp.Symbol("j", integer=True, positive=True)
     summand = beta**j * P(t - j)
     steps = [Step("Lemma 2.2: increment Delta_t = eta^2 P_t + 2 eta^2 sum_{j=1}^{t} beta^j P_{t-j}"),
-             Step("summand beta^j P_{t-j} >= 0 for beta >= 0, P >= 0", summand >= 0,
+             Step("summand beta^j P_{t-j} >= 0 for beta >= 0, P >= 0", sp.GreaterThan(summand, 0, evaluate=False),
                   is_true(summand >= 0) or bool(summand.is_nonnegative)),
              Step("a finite sum of nonnegative terms is nonnegative, so Delta_t - eta^2 P_t = "
                   "2 eta^2 sum(...) >= 0 and Delta_t >= eta^2 P_t >= 0: the norm never decreases and "
@@ -288,7 +288,7 @@ def _derive_prop31() -> Derivation:
     expected = -2 * eta * inner(w_i, p_i) + eta**2 * inner(w_i, p_i) ** 2 / nrm2
     steps.append(Step("||w^o||^2 - ||w^p||^2 = -2 eta w.p + eta^2 (w.p)^2/||w||^2",
                       diff - expected, is_zero(diff - expected)))
-    cond = (-2 * eta * a + eta**2 * a**2 / r2) >= 0
+    cond = sp.GreaterThan(-2 * eta * a + eta**2 * a**2 / r2, 0, evaluate=False)  # shown, not evaluated to True
     steps.append(Step("with a = w.p <= 0 that difference is >= 0", cond, is_true(cond)))
     return Derivation.from_steps(sp.Eq(sp.Symbol("W^p_{t+1}"), sp.Symbol("W_t")
                                        + eta**2 * sp.Symbol("||Pi_w(p_t)||^2")), steps)

@@ -380,3 +380,50 @@ def test_second_series_constant_step_shows_the_squared_inequality():
     k32 = cv.chain_coefficients()["series_k32"]
     assert isinstance(step.expr, sp.GreaterThan)
     assert float(step.expr.lhs) == k32**2 and float(step.expr.rhs) == 2.0
+
+
+# the proof of Défossez et al.'s Thm 4 (Sec. 5 and App. A), ingredient by ingredient, in its order:
+# how the step that carries each one begins
+_ADAM_PROOF_OUTLINE = (
+    "assumptions", "rules.defossez_adam", "Omega_n^2", "F(x_n) <= F(x_{n-1})", "split", "E_{n-k-1}[A]",
+    "sqrt(eps+vt) - sqrt(eps+v)", "hence |C|", "AM-GM: x y", "D^2 sqrt(eps+vt)", "vt - v <= R0^2",
+    "choose c", "|B| <=", "||G_n - G_{n-k}||", "(sum_{l=1}^k", "AM-GM with lambda_k", "eps + vt_{n,k,i}",
+    "the A term keeps the share", "U coefficients", "per step, summing the split", "reindex the double sum",
+    "so the weights are those of tau", "Z >= N~", "hence (SHARE alpha/R) Z", "log-sum lemma", "eps + v_j - g_j^2",
+    "so g_j^2/(eps+v_j)", "sum_k a^k = 1/(1-a)", "momentum lemma", "first series:", "first series' constant",
+    "sum_k a^k k = a/(1-a)^2", "second series:", "second series' constant", "swapping sums", "assemble",
+    "schedule")
+
+
+def test_adam_derivation_states_each_step_of_the_proof_once_in_its_order():
+    """Every ingredient of the published proof is a step of the derivation, exactly once, in the
+    proof's order (the descent lemma before the reindexing of the double sum, the log-sum lemma
+    before the series, the assembly last but the schedule): a step dropped, duplicated or moved
+    is a different proof, whatever the status says."""
+    texts = [s.text for s in get_claim("convergence.adam_bound").derive().steps]
+    assert len(set(texts)) == len(texts), "a step is stated twice"
+    where = []
+    for phrase in _ADAM_PROOF_OUTLINE:
+        hits = [i for i, t in enumerate(texts) if t.startswith(phrase)]
+        assert hits, f"no step carries {phrase!r}"
+        where.append(hits[0])
+    assert where == sorted(where), [p for p, i in zip(_ADAM_PROOF_OUTLINE, where)]
+    assert len(texts) == len(_ADAM_PROOF_OUTLINE)
+
+
+def test_rate_positivity_step_shows_the_papers_constant_at_beta1_r_over_1_plus_r():
+    """The step 'C is finite and positive' displays C(beta_1 = r/(1+r)) > 0; its left side is the
+    paper's 12 d R^2/(1-b1) + 2 a0^2 d L^2 b1/(1-b1) + a0 d R L at b1 = r/(1+r) (r >= 0 covers
+    0 <= beta_1 < 1, r = 0 is beta_1 = 0)."""
+    step = [s for s in get_claim("convergence.rate").derive().steps
+            if s.text.startswith("C is finite and positive")][0]
+    assert isinstance(step.expr, sp.StrictGreaterThan) and step.expr.rhs == 0
+    lhs = step.expr.lhs
+    names = {x.name: x for x in lhs.free_symbols}
+    for r in (0.0, *RNG.uniform(0.01, 20, 3)):
+        d, L, R, a0 = int(RNG.integers(1, 9)), *RNG.uniform(0.1, 3, 3)
+        b1 = r / (1 + r)
+        want = 12 * d * R**2 / (1 - b1) + 2 * a0**2 * d * L**2 * b1 / (1 - b1) + a0 * d * R * L
+        vals = {"d": d, "L": L, "R": R, "alpha_0": a0, "r": r}
+        got = float(lhs.subs({names[k]: v for k, v in vals.items() if k in names}))
+        assert got == pytest.approx(want, rel=1e-12), r

@@ -147,3 +147,116 @@ def test_increment_and_ratio_controls():
     c1, c2 = get_claim("adamp.corollary2.3").controls
     assert c1.wrong(r) == pytest.approx((1 + 0.81) / (1 - 0.81), rel=1e-12)
     assert c2.wrong(r) == pytest.approx(1 / 0.1**2, rel=1e-12)
+
+
+def _steps(claim_id, start):
+    return [s for s in get_claim(claim_id).derive().steps if s.text.startswith(start)]
+
+
+def test_euler_direction_is_numpys_w_over_its_norm_in_a_fixed_dimension():
+    """The direction u_j = w_j/||w|| whose scale invariance and zero radial derivative Euler's
+    identity reduces in symbolic dimension n, evaluated at n = 4 against numpy's w/||w||, for
+    w and for c w (c > 0)."""
+    w = sp.IndexedBase("w", real=True)
+    x = RNG.normal(size=4)
+    vals = {w[i + 1]: float(v) for i, v in enumerate(x)}
+    for j in range(1, 5):
+        for scale in (1, 2.5):
+            u = ng._unit(w, j, scale).subs(ng.DIM, 4).doit().subs(vals)
+            assert float(u) == pytest.approx(x[j - 1] / np.linalg.norm(x), rel=1e-12), (j, scale)
+
+
+def test_corollary_limit_step_shows_the_ratio_at_vanishing_tail():
+    """The last step shows lim_{E -> 0} (S + 2 D)/S = (1+beta)/(1-beta): its left side, a sympy
+    Limit, evaluated at numbers (beta = 1/(1+q)) equals the paper's (1+beta)/(1-beta)."""
+    step = _steps("adamp.corollary2.3", "ratio (S_T + 2 D_T)/S_T")[0]
+    lhs, rhs = step.expr.lhs, step.expr.rhs
+    names = {x.name: x for x in lhs.free_symbols | rhs.free_symbols}
+    for beta in RNG.uniform(0.05, 0.95, 3):
+        S = float(RNG.uniform(0.5, 5))
+        got = lhs.doit().subs({names["q"]: (1 - beta) / beta, names["S"]: S})
+        assert float(got) == pytest.approx((1 + beta) / (1 - beta), rel=1e-12)
+        assert float(rhs.subs(names["beta"], beta)) == pytest.approx((1 + beta) / (1 - beta), rel=1e-12)
+
+
+def test_lemma_a1_steps_show_the_summand_and_the_negative_beta_counterexample():
+    """The nonnegativity step shows beta^j P_{t-j} >= 0 (Lemma 2.2's summand, j = t - k); the
+    remark's example beta = -1/2, P_1 = 0, P_0 = 1 gives Delta_1 = eta^2 (0 + 2 (-1/2) 1) = -eta^2."""
+    step = _steps("adamp.lemmaA.1", "summand beta^j P_{t-j}")[0]
+    assert isinstance(step.expr, sp.GreaterThan) and step.expr.rhs == 0
+    P = sp.Function("P", nonnegative=True)
+    names = {x.name: x for x in step.expr.lhs.free_symbols}
+    vals = {P(k): float(v) for k, v in enumerate(RNG.uniform(0.1, 2, 6))}
+    for t_, j_ in ((5, 2), (3, 3), (4, 1)):
+        got = step.expr.lhs.subs({names["beta"]: 0.6, names["t"]: t_, names["j"]: j_}).subs(vals)
+        assert float(got) == pytest.approx(0.6**j_ * vals[P(t_ - j_)], rel=1e-12)
+    remark = _steps("adamp.lemmaA.1", "(remark) beta < 0")[0]
+    assert sp.expand(remark.expr + ng.eta**2) == 0
+
+
+def test_projection_inequality_step_shows_the_norm_gap_of_a_numpy_step():
+    """Prop. 3.1's last step shows (||w^o||^2 - ||w^p||^2) >= 0 as a function of a = w.p and
+    r2 = ||w||^2; at random w, p with w.p <= 0 its left side is the gap of the two steps
+    w - eta p and w - eta Pi_w(p) computed in numpy."""
+    step = _steps("adamp.proposition3.1", "with a = w.p <= 0")[0]
+    assert isinstance(step.expr, sp.GreaterThan) and step.expr.rhs == 0
+    names = {x.name: x for x in step.expr.lhs.free_symbols}
+    for _ in range(4):
+        w, p, eta = RNG.normal(size=6), RNG.normal(size=6), float(RNG.uniform(0.05, 2))
+        p = p if w @ p <= 0 else -p
+        w_o, w_p = w - eta * p, w - eta * (p - (p @ w) / (w @ w) * w)
+        got = float(step.expr.lhs.subs({names["a"]: w @ p, names["r2"]: w @ w, names["eta"]: eta}))
+        assert got == pytest.approx(w_o @ w_o - w_p @ w_p, rel=1e-10)
+
+
+def test_lemma_a1_predicts_tiny_increments_to_full_precision():
+    """Increments Delta_t = lr^2 (P_t + 2 sum_{k<t} beta^(t-k) P_k) (brute-force double sum) far
+    below 1e-16: the predictor must not lose them to a norm offset (e.g. lr = 1e-4, P ~ 1e-8)."""
+    P, lr, beta = RNG.uniform(0.5, 2, 15) * 1e-8, 1e-4, 0.9
+    want = [lr**2 * (P[t] + 2 * sum(beta ** (t - k) * P[k] for k in range(t))) for t in range(len(P))]
+    got = get_claim("adamp.lemmaA.1").predict(update_sq=P, lr=lr, beta=beta)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_lemma_norm_sq_with_a_trailing_axis_of_tensors_is_the_double_sum_per_tensor():
+    """``update_sq`` of shape (T, m) -- m tensors recorded together -- gives ||w_t||^2 of shape
+    (T+1, m): per tensor w0 + lr^2 sum_{s<t} (P_s + 2 sum_{k<s} beta^(s-k) P_k) (brute force)."""
+    T, m, lr, beta = 9, 3, 0.4, 0.7
+    P, w0 = RNG.uniform(0.1, 2, (T, m)), RNG.uniform(0.5, 2, m)
+    got = ng.lemma_norm_sq(w0, P, lr, beta)
+    assert got.shape == (T + 1, m)
+    for c in range(m):
+        want = [w0[c] + lr**2 * sum(P[s, c] + 2 * sum(beta ** (s - k) * P[k, c] for k in range(s))
+                                    for s in range(t)) for t in range(T + 1)]
+        np.testing.assert_allclose(got[:, c], want, rtol=1e-12)
+
+
+def test_corollary_ratio_at_a_finite_horizon_is_the_brute_force_ratio():
+    """The function under the last step's limit, (S_T + 2 D_T)/S_T written with S = S_T and
+    E = E_T = sum_{k<T} beta^(T-1-k) P_k, equals at a finite T the ratio computed from the brute-force
+    double sum D_T = sum_{t<T} sum_{k<t} beta^(t-k) P_k (before any limit is taken)."""
+    step = _steps("adamp.corollary2.3", "ratio (S_T + 2 D_T)/S_T")[0]
+    ratio = step.expr.lhs.args[0]
+    names = {x.name: x for x in ratio.free_symbols}
+    for beta in (0.3, 0.8):
+        P = RNG.uniform(0.1, 2, 11)
+        T = len(P)
+        D = sum(beta ** (t - k) * P[k] for t in range(T) for k in range(t))
+        E = sum(beta ** (T - 1 - k) * P[k] for k in range(T))
+        got = ratio.subs({names["q"]: (1 - beta) / beta, names["S"]: P.sum(), names["E"]: E})
+        assert float(got) == pytest.approx((P.sum() + 2 * D) / P.sum(), rel=1e-12)
+
+
+def test_projection_steps_show_residuals_that_vanish_at_numbers():
+    """Prop. 3.1's reduced identities show their residual (unsimplified, in symbolic dimension n);
+    at n = 4, random w, p, eta and each component i it is 0 to float64 round-off."""
+    w, p = sp.IndexedBase("w"), sp.IndexedBase("p")
+    for step in get_claim("adamp.proposition3.1").derive().steps:
+        e = step.expr
+        if step.kind != "reduced" or isinstance(e, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+            continue
+        x, y, eta = RNG.normal(size=4), RNG.normal(size=4), float(RNG.uniform(0.1, 2))
+        vals = {**{w[i + 1]: x[i] for i in range(4)}, **{p[i + 1]: y[i] for i in range(4)}, ng.eta: eta}
+        for comp in range(1, 5):
+            got = e.subs(ng.DIM, 4).subs(sp.Symbol("i", integer=True, positive=True), comp).doit().subs(vals)
+            assert abs(complex(got)) < 1e-9 * max(1.0, eta**2 * (x @ x) * (y @ y)), (step.text[:50], got)
