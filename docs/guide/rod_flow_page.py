@@ -329,7 +329,7 @@ at its threshold from the first steps -- from the crossing of the preconditioned
 $\\eta\\lambda_{{\\max}}(P^{{-1}}H)$ over the `rodflow.threshold` value, with the rod's parity
 aligned there as on the networks (first run shown for the EoS columns; the ratio for each run):
 
-| optimizer | lr | threshold $\\eta\\lambda$ | crossing (from below) | hover | rod | stable | rod / stable, per seed | significantly (< 0.5) |
+| optimizer | lr | threshold $\\eta\\lambda$ | crossing (from below) | hover | rod | stable | rod / stable, per run | significantly (< 0.5) |
 |---|---|---|---|---|---|---|---|---|""")
     for i, row in enumerate(O["details"]["rows"]):
         p = f"claims.optimizers.details.rows.{i}"
@@ -376,7 +376,7 @@ A("""![GD on Berthier's minimal example, quick sizes](rod-flow-minimal.png)
 - Central flow: GD, scalar RMSProp and RMSProp (the optimizers of the central-flows paper);
   the SDCP needs the optional cvxpy; $\\beta$ is symmetrised and clipped to PSD for RMSProp's
   $dP/dt$ term, as in the authors' code.
-- Recorded in quick mode on a loaded 2-core CPU; the full sizes (`--full`) are for a GPU.
+- Recorded in quick mode on a 2-core CPU; the full sizes (`--full`) are for a GPU.
 - Networks in quick mode: the races end @AFTER@ steps after each run's onset (a few
   self-stabilisation cycles, not a long EoS phase). An earlier, shorter MLP race left one run
   only a few steps after its onset and judged tracking from the crossing: the rod then lost to
