@@ -113,9 +113,22 @@ def save_explain(claim_id: str, text: str) -> None:
 
 
 def load_derivation(claim_id: str):
+    """The cached derivation of ``claim_id``, or None.
+
+    Unpickled with sympy's evaluation off: pickle rebuilds a sympy object by calling its class
+    on the stored arguments, which would *evaluate* a step's expression that was built
+    unevaluated for display (``Ge(x, 0, evaluate=False)`` with ``x`` known nonnegative came back
+    as ``True``, ``And`` of two such as ``True`` with no arguments).  The stored arguments are
+    those of the final object, so rebuilding them unevaluated gives the same expression.
+    """
     data = _read(_file("derivations", f"{claim_id}.pickle"))
+    if data is None:
+        return None
+    import sympy
+
     try:
-        return None if data is None else pickle.loads(data)
+        with sympy.evaluate(False):
+            return pickle.loads(data)
     except Exception:  # noqa: BLE001 - an unreadable entry is a miss
         return None
 
