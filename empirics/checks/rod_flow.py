@@ -313,6 +313,16 @@ def _toy_verdict(ci):
     return "holds" if ci[0] > 0.5 else "refuted" if ci[1] < 0.5 else "undecided"
 
 
+def _align_rod(r, starts):
+    """The rod's iterates with its oscillation parity aligned at each run's ``starts`` step
+    (:func:`empirics.flows.parity_aligned`), and the race's rod error replaced by theirs.
+    Returns ``(aligned iterates, agrees, rod error as predicted)``."""
+    aligned, agrees = parity_aligned(r, starts)
+    raw = r.error["rod"]
+    r.error["rod"] = np.linalg.norm(r.iterates["discrete"][:r.steps + 1] - aligned, axis=-1)
+    return aligned, agrees, raw
+
+
 def _after(err, starts):
     """Per-seed mean of ``err`` ``(T+1, S)`` from each seed's ``start``."""
     return np.array([float(np.nanmean(err[s:, b])) for b, s in enumerate(starts)])
@@ -350,12 +360,11 @@ def toys_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResult:
         onset = np.asarray(s["onset"]["discrete"])
         start = np.where(onset >= 0, onset, steps // 2)
         T = steps + 1
-        aligned, agrees = parity_aligned(r, start)
+        aligned, agrees, raw = _align_rod(r, start)
         meas[name], preds[name] = r.iterates["discrete"][:T], aligned
         stab[name], cent[name], starts[name] = r.iterates["stable"][:T], r.iterates["central"][:T], start
         e = {k: _after(v, start) for k, v in r.error.items()}
-        as_predicted = e["rod"]
-        e["rod"] = _after(np.linalg.norm(meas[name] - aligned, axis=-1), start)
+        as_predicted = _after(raw, start)
         cerr[name] = e["central"]
         ratio = e["rod"] / e["central"]
         mean, tci = _ratio_ci(ratio)
@@ -461,10 +470,10 @@ NET_ONSET_LEVEL = 1e-2
 
 #: a network race is judged on its EoS phase: at least this many steps after the discrete onset
 NET_MIN_EOS_STEPS = 30
-#: initialisations screened per network, from ``seed`` on, for the races' runs
-NET_CANDIDATES = 6
-#: a run's GD has diverged when its loss exceeds this multiple of the loss at initialisation
-NET_DIVERGED = 1e3
+#: initialisations screened per race (network or optimizer), from ``seed`` on
+RUN_CANDIDATES = 6
+#: a run's discrete process has diverged when its loss exceeds this multiple of the loss at initialisation
+RUN_DIVERGED = 1e3
 
 
 def _window_start(ev) -> int:
@@ -482,11 +491,11 @@ def _eos_runs(make, optimizer, lr, n, T, seed, min_steps, warm=0, device="cpu"):
     CNN's initialisation 5 at lr 0.4: loss ~1e297) or starts to oscillate in the race's last
     steps has no EoS phase to judge, and a verdict that flipped on such a draw would flip with
     the seed a user picks.  The screen runs the discrete process alone -- no flow is consulted --
-    so it cannot favour one.  ``n`` candidates at a time, at most ``max(NET_CANDIDATES, n)``.
+    so it cannot favour one.  ``n`` candidates at a time, at most ``max(RUN_CANDIDATES, n)``.
     Returns ``(loss_fn, w0 (<= n, P), seeds, skipped {seed: reason})``.
     """
     chosen, skipped, f = [], {}, None
-    last = seed + max(NET_CANDIDATES, n)
+    last = seed + max(RUN_CANDIDATES, n)
     for lo in range(seed, last, n):
         cand = tuple(range(lo, min(lo + n, last)))
         f, w0 = make(cand)
@@ -494,9 +503,9 @@ def _eos_runs(make, optimizer, lr, n, T, seed, min_steps, warm=0, device="cpu"):
         w0 = _warm_start(f, w0, lr, warm, device)
         r = race(f, w0, optimizer, {"lr": lr}, T, flows=("discrete",), sharpness_every=SHARP_EVERY,
                  device=device)
-        # diverged: the loss past NET_DIVERGED x its value at initialisation
+        # diverged: the loss past RUN_DIVERGED x its value at initialisation
         with np.errstate(invalid="ignore"):
-            bounded = (r.loss["discrete"] <= NET_DIVERGED * loss0).all(axis=0)
+            bounded = (r.loss["discrete"] <= RUN_DIVERGED * loss0).all(axis=0)
         for b, ev in enumerate(_eos_evidence(r)):
             if len(chosen) == n:
                 break
@@ -673,12 +682,13 @@ def networks_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResu
     Window: tracking is judged from each run's discrete oscillation onset (the EoS phase) to the
     end, with the rod's oscillation parity aligned there (:func:`empirics.flows.parity_aligned`);
     onset alignment -- the rod's onset step against the discrete one, and the parity -- is
-    reported on its own (``rows[].onset_alignment``, ``parity_agrees``), as the toys do.  Between the crossing and the onset the flip
-    mode grows from the rounding-level seed of the oscillation, and the step at which it becomes
-    visible is not a tracking property (reference, pitfalls; measured: the MLP's second
-    initialisation crosses at step 15 and oscillates from step 60).  ``steps`` leaves each run
-    at least ~40 steps after its onset: with 15 (the earlier 75-step race) the window was the
-    onset transient alone.
+    reported on its own (``rows[].onset_alignment``, ``parity_agrees``), as the toys do.
+    Between the crossing and the onset the flip mode grows from the rounding-level seed of the
+    oscillation, and the step at which it becomes visible is not a tracking property
+    (reference, pitfalls; measured: the MLP's second initialisation crosses at step 15 and
+    oscillates from step 60).  The runs are screened (:func:`_eos_initialisations`) to leave at
+    least :data:`NET_MIN_EOS_STEPS` steps after the onset: with 15 (the earlier 75-step race)
+    the window was the onset transient alone.
 
     Pass: the rod's mean iterate error after the onset is below the stable flow's in every run
     (and every run reached the EoS); the abstract's "matches the accuracy of Central Flow" is
@@ -694,11 +704,10 @@ def networks_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckResu
                      central_sdcp=NETWORK_CENTRAL_SDCP if quick else "auto", device=device)
             eos = _eos_evidence(r)
             windows[kind] = [ev["window_start"] for ev in eos]
-            aligned, agrees = parity_aligned(r, windows[kind])
             as_predicted = _window_errors(r, ("rod",), eos, start="window_start")["rod"]
             err_all = {k: np.nanmean(np.asarray(r.error[k]), axis=0).tolist()
                        for k in ("rod", "central", "stable")}  # as predicted
-            r.error["rod"] = np.linalg.norm(r.iterates["discrete"][:T + 1] - aligned, axis=-1)
+            aligned, agrees, _ = _align_rod(r, windows[kind])
             win = _window_errors(r, ("rod", "central", "stable"), eos, start="window_start")
             meas[kind], pred[kind], stab[kind] = (r.iterates["discrete"][:T + 1], aligned,
                                                   r.iterates["stable"][:T + 1])
@@ -803,8 +812,7 @@ def optimizers_check(device="cpu", seed: int = 0, quick: bool = True) -> CheckRe
                      sharpness_every=SHARP_EVERY, device=device)
             eos = _eos_evidence(r)
             windows[name] = [ev["window_start"] for ev in eos]
-            aligned, agrees = parity_aligned(r, windows[name])
-            r.error["rod"] = np.linalg.norm(r.iterates["discrete"][:T + 1] - aligned, axis=-1)
+            aligned, agrees, _ = _align_rod(r, windows[name])
             win = _window_errors(r, ("rod", "stable"), eos, start="window_start")
             meas[name], pred[name], stab[name] = (r.iterates["discrete"][:T + 1], aligned,
                                                   r.iterates["stable"][:T + 1])
