@@ -348,16 +348,18 @@ def _merge(out: Path, module: str, tests, chosen) -> None:
 
 
 def summarise(data: dict) -> dict:
-    """Per module and in total: mutants run, killed (timeouts included), survivors explained as
-    equivalent, unexplained survivors, and the score killed / (run - equivalent)."""
-    total = {"run": 0, "killed": 0, "equivalent": 0, "unexplained": 0}
+    """Per module and in total: mutants run, killed (timeouts included, and counted apart),
+    survivors explained as equivalent, unexplained survivors, and the score
+    killed / (run - equivalent)."""
+    total = {"run": 0, "killed": 0, "equivalent": 0, "unexplained": 0, "timeout": 0}
     for entry in data["modules"].values():
         runs, eq = entry["mutants"], entry.get("equivalent", {})
         killed = sum(m["outcome"] in ("killed", "timeout") for m in runs)
         survivors = [m["key"] for m in runs if m["outcome"] == "survived"]
         explained = sum(k in eq for k in survivors)
         s = {"run": len(runs), "killed": killed, "equivalent": explained,
-             "unexplained": len(survivors) - explained}
+             "unexplained": len(survivors) - explained,
+             "timeout": sum(m["outcome"] == "timeout" for m in runs)}
         s["score"] = killed / max(1, s["run"] - explained)
         entry["summary"] = s
         for k in total:

@@ -7,7 +7,8 @@ and takes numpy's spectral radius: it must cross 1 at the threshold ``analyze`` 
 seeded random parameter values.  Written as the fast test selection of the mutation run
 (``scripts/mutation.py``, issue 9); the rules below marked "test rule" are written here from
 their equations to reach branches no shipped rule reaches (a counter that starts at 1, a
-settling scalar, an ``abs`` of a nonzero quantity).
+settling scalar, an ``abs`` of a nonzero quantity, a stable set of two intervals, two crossing
+upper bounds, crossing edges without a positive root, a crossing root of exactly 1).
 """
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from momentumlab.theory.analyze import (NotAnalyzable, _flatten, _unflatten, ana
 from momentumlab.theory.linearize import MU
 from momentumlab.theory.ops import NUMPY, frozen_sqrt
 from momentumlab.theory.rules import Rule, get_rule
+from momentumlab.theory.stability_models import H
 
 USER = str(Path(__file__).resolve().parents[2] / "examples" / "my_momentum.py")
 RNG = np.random.default_rng(20261203)
@@ -378,7 +380,8 @@ def test_traced_threshold_against_the_rule_and_edges():
     assert an.traced_threshold("beta", np.array([0.0]), x_max=1e4, n=3)[0] == pytest.approx(2.0, abs=5e-12)
 
 
-def _early_init(w, ops):
+def _v_init(w, ops):
+    """One momentum buffer v = 0 (the test rules EARLY, LATE and UNIT_EDGE)."""
     return {"v": ops.zeros_like(w)}
 
 
@@ -388,7 +391,7 @@ def _early_step(w, g, state, h, ops):
     return w - h["lr"] * (2 * v - 0.5 * g), {"v": v}
 
 
-EARLY = Rule("early_boundary", _early_init, _early_step, {"lr": 0.1, "beta": 0.9})
+EARLY = Rule("early_boundary", _v_init, _early_step, {"lr": 0.1, "beta": 0.9})
 
 
 def test_traced_threshold_finds_a_boundary_before_the_first_scan_point():
@@ -403,6 +406,34 @@ def test_traced_threshold_finds_a_boundary_before_the_first_scan_point():
     neg = Rule("ascent", lambda w, ops: {}, lambda w, g, state, h, ops: (w + h["lr"] * g, {}),
                {"lr": 0.1})
     assert analyze(neg).traced_threshold()[0] == 0.0
+
+
+def _two_init(w, ops):
+    return {"v1": ops.zeros_like(w), "v2": ops.zeros_like(w)}
+
+
+def _two_step(w, g, state, h, ops):
+    """Test rule ``w - 2 lr (v2 - v1 + g)``, ``v_i = beta_i v_i + g``: at beta = (0.5, 0.95) its
+    stable set is two intervals, about (0, 0.039) and (0.34, 1.18) (found by a numeric search)."""
+    v1 = h["beta1"] * state["v1"] + g
+    v2 = h["beta2"] * state["v2"] + g
+    return w - 2 * h["lr"] * (v2 - v1 + g), {"v1": v1, "v2": v2}
+
+
+TWO_WINDOWS = Rule("two_windows", _two_init, _two_step, {"lr": 0.1, "beta1": 0.5, "beta2": 0.95})
+
+
+def test_traced_threshold_is_the_end_of_the_first_stable_interval():
+    """A stable set that is not one interval: stable near 0, unstable at the first scan point
+    (0.25), stable again at the second (0.5) and up to about 1.18.  The traced boundary is the end
+    of the *first* interval, checked on the rule's numeric Jacobian (a scan that started later or
+    skipped the first point would return about 1.18)."""
+    values = {"lr": 0.1, "beta1": 0.5, "beta2": 0.95}
+    rho = lambda x: numeric_rho(TWO_WINDOWS, values, x / values["lr"])  # noqa: E731
+    assert rho(0.25) > 1 and rho(0.5) < 1 and rho(1.1) < 1  # the premise: a second window
+    t = analyze(TWO_WINDOWS).traced_threshold()[0]
+    assert 0 < t < 0.25
+    assert rho(0.999 * t) < 1 < rho(1.001 * t)
 
 
 def _kinked(update):
@@ -452,3 +483,91 @@ def test_aggmo_candidate_against_the_rule():
     for point in _random_point(an, 2):
         assert_crossing(an, point)
     assert an.flip is not None
+
+
+def _late_step(w, g, state, h, ops):
+    """Test rule ``w - lr (v + 4 v')``, ``v' = beta v + g``: two certified upper bounds that
+    cross at beta = 0.2: 1 - beta (from 1 - det A > 0) and 2 (1 + beta)/3 (from p(-1) > 0)."""
+    v = h["beta"] * state["v"] + g
+    return w - h["lr"] * (state["v"] + 4 * v), {"v": v}
+
+
+LATE = Rule("crossing_upper_bounds", _v_init, _late_step, {"lr": 0.1, "beta": 0.9})
+
+
+def test_crossing_upper_bounds_are_not_reported_as_one_closed_form():
+    """Neither upper bound is the smaller on the whole domain, so neither may be reported as
+    *the* threshold.  Whatever ``analyze`` reports (a closed form if any, else the traced
+    boundary) must cross 1 where the rule's numeric Jacobian does, on both sides of beta = 0.2."""
+    an = analyze(LATE)
+    assert sorted(r.kind for r in an.analysis.roles) == ["lower", "upper", "upper"]
+    assert all(r.certified for r in an.analysis.roles)
+    for beta in (0.1, 0.9):
+        values = {"lr": 0.1, "beta": beta}
+        t = an.threshold_value(beta=beta) if an.threshold is not None else \
+            an.traced_threshold(beta=beta)[0]
+        assert numeric_rho(LATE, values, 0.999 * t / 0.1) < 1 < numeric_rho(LATE, values, 1.001 * t / 0.1)
+
+
+def _filtered_init(w, ops):
+    return {"v": ops.zeros_like(w), "gp": ops.zeros_like(w)}
+
+
+def _filtered_step(w, g, state, h, ops):
+    """Test rule: momentum on g + g_prev (a filter with a zero at mu = -1), step scaled by
+    2 beta - 1 (ascent for beta < 1/2): p(-1) does not depend on eta*lambda, p(1) vanishes only at
+    eta*lambda = 0, and no condition's signs are certified."""
+    v = h["beta"] * state["v"] + g + state["gp"]
+    return w - h["lr"] * (2 * h["beta"] - 1) * v, {"v": v, "gp": g}
+
+
+FILTERED = Rule("filtered_momentum", _filtered_init, _filtered_step, {"lr": 0.1, "beta": 0.9})
+
+
+def test_no_crossing_root_means_no_candidate():
+    """Neither crossing edge has a positive root in eta*lambda (the filter makes p(-1) constant;
+    p(1) = 2 (2 beta - 1) eta*lambda), so there is no candidate: the boundary is only traced, and
+    the traced boundary crosses where the numeric Jacobian does.  (A candidate taken from p at
+    another point than mu = +-1 would be a crossing the rule does not have.)"""
+    an = analyze(FILTERED)
+    p = an.charpoly
+    assert not sp.expand(p.subs(MU, -1)).has(H) and sp.solve(p.subs(MU, 1), H) == []
+    assert an.threshold_kind == "traced" and an.threshold is None
+    assert not any("candidate" in s.text for s in an.analysis.steps)
+    t = an.traced_threshold()[0]
+    values = {"lr": 0.1, "beta": 0.9}
+    assert numeric_rho(FILTERED, values, 0.999 * t / 0.1) < 1 < numeric_rho(FILTERED, values, 1.001 * t / 0.1)
+
+
+def _unit_step(w, g, state, h, ops):
+    """Test rule: momentum coefficient 2 beta - 1 and step 4 beta, ``v' = (2 beta - 1) v + g``,
+    ``w - 4 beta lr v'``: p(-1) = 4 beta (1 - eta*lambda), stable iff eta*lambda < 1 for
+    beta in (0, 1); at beta = 0 the step vanishes, so no sign is certified on [0, 1)."""
+    v = (2 * h["beta"] - 1) * state["v"] + g
+    return w - 4 * h["beta"] * h["lr"] * v, {"v": v}
+
+
+UNIT_EDGE = Rule("unit_edge", _v_init, _unit_step, {"lr": 0.1, "beta": 0.9})
+
+
+def test_candidate_root_one_is_kept():
+    """No condition is certified, so the threshold is the mu = -1 crossing's root, exactly 1 --
+    kept as a candidate (derived) and checked on the rule's numeric Jacobian at random beta."""
+    an = analyze(UNIT_EDGE)
+    assert not any(r.certified and r.kind == "upper" for r in an.analysis.roles)
+    assert an.threshold_kind == "candidate" and an.threshold == 1 and an.status == "derived"
+    for point in _random_point(an, 2):
+        assert assert_crossing(an, point) == 1.0
+
+
+def test_candidate_check_is_scale_free():
+    """AggMo with its step divided by 10^8 has the candidate 10^8 times AggMo's, and the check
+    against the traced boundary must keep it: the gap is judged relative to the candidate, so a
+    scaled rule passes or fails exactly as the original does."""
+    base = get_rule("aggmo")
+    scaled = Rule("aggmo_step_over_1e8", base.init,
+                  lambda w, g, state, h, ops: base.step(w, g, state, {**h, "lr": h["lr"] / 10**8}, ops),
+                  base.defaults)
+    an, an0 = analyze(scaled), analyze(base)
+    assert an.threshold_kind == "candidate" and an.status == "derived"
+    assert sp.simplify(an.threshold - 10**8 * an0.threshold) == 0
