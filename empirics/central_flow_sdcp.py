@@ -33,7 +33,6 @@ problem, and the assembly itself, reduce to that closed form.
 from __future__ import annotations
 
 import math
-
 import time
 from collections import Counter
 from dataclasses import dataclass, field

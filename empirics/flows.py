@@ -480,6 +480,7 @@ class _SchurBDF:
     def __new__(cls, fun, t0, y0, t_bound, P, **kw):
         from scipy.integrate import BDF
         from scipy.linalg import lu_factor, lu_solve
+        from scipy.sparse import csr_matrix
 
         solver = BDF(fun, t0, y0, t_bound, **kw)
         if not (hasattr(solver, "lu") and hasattr(solver, "solve_lu")) or len(y0) == P:
@@ -493,7 +494,7 @@ class _SchurBDF:
             solver.nlu += 1
             ADw, AwD = A[P:, :P].copy(), A[:P, P:]
             if np.count_nonzero(AwD) < AwD.size // 8:  # diagonal blocks (Adam, heavy ball)
-                AwD = _sparse(AwD)
+                AwD = csr_matrix(AwD)
             else:  # dense coupling (VRAdam's gate on ||m||^2): BLAS
                 AwD = AwD.copy()
             S = A[:P, :P] - AwD @ (ADw / a[:, None])
@@ -511,14 +512,8 @@ class _SchurBDF:
         return solver
 
 
-def _sparse(M):
-    from scipy.sparse import csr_matrix
-
-    return csr_matrix(M)
-
-
 class Stable:
-    """``dz/dt = F_nu(z)``, ``dnu/dt = k(1/2(g^2 + g^2) - nu)``: the rod with ``d = 0``.
+    """``dz/dt = F_nu(z)``, ``dnu/dt = k(g^2 - nu)``: the rod with ``d = 0`` (both ends at ``z``).
 
     The field is :func:`theory.rod_flow.phase_map` of the optimizer's rule (the same map as the
     discrete and rod processes).  Two integrators, chosen by measurement (digits MLP, ``P`` =
@@ -703,7 +698,7 @@ class Stable:
                 p.count(self.name, "gradients", 1 / p.B)
                 return field(torch.as_tensor(y, device=dev)).cpu().numpy()
 
-            def J(_t, y, jac=jac, n=n):
+            def J(_t, y, jac=jac):
                 p.count(self.name, "hvps", p.P / p.B)  # the w columns: one HVP each
                 self.stats["jacobians"] += 1
                 return jac(torch.as_tensor(y, device=dev)).cpu().numpy()
@@ -740,9 +735,8 @@ class Stable:
         self.stats["factorisations"] = sum(s.nlu for s in self.solvers if s is not None)
         if not rows:
             return
-        z, nu = dict(self.z), self.nu
-        z = {k: v.clone() for k, v in z.items()}
-        nu = None if nu is None else nu.clone()
+        z = {k: v.clone() for k, v in self.z.items()}
+        nu = None if self.nu is None else self.nu.clone()
         for b, y in rows.items():
             yt = torch.as_tensor(y, dtype=torch.float64, device=self.z["w"].device)
             i = 0
